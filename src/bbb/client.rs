@@ -1,0 +1,267 @@
+//! The HTTP side of the BBB API: one pooled client, a deadline per kind of call, bounded bodies.
+
+use super::{
+    Endpoint, Query,
+    error::BbbError,
+    response::{self, Created, Meeting, Recording, Version},
+};
+use std::{sync::Once, time::Duration};
+
+/// Deadlines per kind of call. `connect` bounds the TCP (and TLS) handshake; the others bound
+/// the whole call, so a hung server costs exactly that much and no more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// `create`, on the join path: short, because a join waits for it.
+    pub create: Duration,
+    /// `getMeetingInfo`, `isMeetingRunning`, `end`, the version document.
+    pub info: Duration,
+    /// `getMeetings`, asked by the poller.
+    pub poll: Duration,
+    /// `getRecordings`, per page.
+    pub recordings: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(2),
+            create: Duration::from_secs(5),
+            info: Duration::from_secs(5),
+            poll: Duration::from_secs(5),
+            recordings: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The largest body read from a BBB server: generous for getRecordings of a busy room, small
+/// enough that a broken proxy streaming garbage cannot exhaust memory.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Pages asked of BBB's getRecordings (at most 100 per page, BBB's own cap).
+const RECORDINGS_PAGE: u64 = 100;
+/// A bound on pagination, so a server that misreports `totalElements` cannot loop us forever.
+const MAX_RECORDING_PAGES: u64 = 100;
+
+/// The one HTTP client all BBB calls share, so connections are pooled per server.
+#[derive(Debug, Clone)]
+pub struct BbbClient {
+    http: reqwest::Client,
+    timeouts: Timeouts,
+}
+
+impl BbbClient {
+    pub fn new(timeouts: Timeouts) -> Self {
+        install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            // BBB never redirects API calls; following one could carry a checksum to another host.
+            .redirect(reqwest::redirect::Policy::none())
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("eventyay-bbb/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a TLS backend is installed, so the HTTP client builds");
+        Self { http, timeouts }
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// `create`: creates the meeting, or confirms it exists (`duplicate`). With presentation
+    /// URLs it is a POST carrying BBB's `<modules>` document; all parameters stay in the signed
+    /// query string either way.
+    pub async fn create(
+        &self,
+        endpoint: &Endpoint,
+        query: &Query,
+        presentation_urls: &[String],
+    ) -> Result<Created, BbbError> {
+        let url = endpoint.signed_url("create", query);
+        let request = if presentation_urls.is_empty() {
+            self.http.get(url)
+        } else {
+            self.http
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/xml")
+                .body(presentation_modules(presentation_urls))
+        };
+        let body = self.send(request, self.timeouts.create).await?;
+        response::created(&body)
+    }
+
+    pub async fn get_meetings(&self, endpoint: &Endpoint) -> Result<Vec<Meeting>, BbbError> {
+        let body = self
+            .get(endpoint, "getMeetings", &Query::new(), self.timeouts.poll)
+            .await?;
+        response::meetings(&body)
+    }
+
+    pub async fn get_meeting_info(
+        &self,
+        endpoint: &Endpoint,
+        meeting_id: &str,
+    ) -> Result<Meeting, BbbError> {
+        let query = Query::new().with("meetingID", meeting_id);
+        let body = self
+            .get(endpoint, "getMeetingInfo", &query, self.timeouts.info)
+            .await?;
+        response::meeting_info(&body)
+    }
+
+    pub async fn is_meeting_running(
+        &self,
+        endpoint: &Endpoint,
+        meeting_id: &str,
+    ) -> Result<bool, BbbError> {
+        let query = Query::new().with("meetingID", meeting_id);
+        let body = self
+            .get(endpoint, "isMeetingRunning", &query, self.timeouts.info)
+            .await?;
+        response::running(&body)
+    }
+
+    /// `end`. Servers before 2.6 require the moderator password, later ones ignore it, so it
+    /// is sent when known.
+    pub async fn end(
+        &self,
+        endpoint: &Endpoint,
+        meeting_id: &str,
+        moderator_pw: Option<&str>,
+    ) -> Result<(), BbbError> {
+        let mut query = Query::new().with("meetingID", meeting_id);
+        if let Some(pw) = moderator_pw {
+            query.push("password", pw);
+        }
+        let body = self
+            .get(endpoint, "end", &query, self.timeouts.info)
+            .await?;
+        response::ended(&body)
+    }
+
+    /// Every recording of the given meetings, in any state, following BBB 2.6+ pagination.
+    /// Older servers ignore `offset`/`limit` and answer everything at once without a total.
+    pub async fn get_recordings(
+        &self,
+        endpoint: &Endpoint,
+        meeting_ids: &[&str],
+    ) -> Result<Vec<Recording>, BbbError> {
+        let mut all: Vec<Recording> = Vec::new();
+        for page in 0..MAX_RECORDING_PAGES {
+            let offset = page * RECORDINGS_PAGE;
+            let query = Query::new()
+                .with("meetingID", meeting_ids.join(","))
+                .with("state", "any")
+                .with("offset", offset.to_string())
+                .with("limit", RECORDINGS_PAGE.to_string());
+            let body = self
+                .get(endpoint, "getRecordings", &query, self.timeouts.recordings)
+                .await?;
+            let page = response::recordings(&body)?;
+            let received = page.recordings.len() as u64;
+            all.extend(page.recordings);
+            match page.total {
+                Some(total) if received > 0 && offset + received < total => continue,
+                _ => break,
+            }
+        }
+        Ok(all)
+    }
+
+    /// The version document at the API root (unsigned); also a cheap liveness probe.
+    pub async fn version(&self, endpoint: &Endpoint) -> Result<Version, BbbError> {
+        let request = self.http.get(endpoint.api_base());
+        let body = self.send(request, self.timeouts.info).await?;
+        response::version(&body)
+    }
+
+    async fn get(
+        &self,
+        endpoint: &Endpoint,
+        call: &str,
+        query: &Query,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, BbbError> {
+        let request = self.http.get(endpoint.signed_url(call, query));
+        self.send(request, timeout).await
+    }
+
+    /// Sends a request and reads its body, all within `timeout`.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, BbbError> {
+        let exchange = async {
+            let mut response = request.send().await.map_err(transport_error)?;
+            if response.status() != reqwest::StatusCode::OK {
+                return Err(BbbError::HttpStatus(response.status().as_u16()));
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(BbbError::BadXml("answer larger than 16 MiB".into()));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(body)
+        };
+        // One deadline around connect, headers and body: reqwest's own per-request timeout
+        // would report as a transport error and lose the distinction.
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or(Err(BbbError::Timeout(timeout)))
+    }
+}
+
+/// Classifies a transport failure without its text: reqwest's messages include the URL, and
+/// with it the checksum.
+fn transport_error(err: reqwest::Error) -> BbbError {
+    if err.is_connect() {
+        BbbError::Unreachable("connect failed")
+    } else if err.is_timeout() {
+        BbbError::Unreachable("connect timed out")
+    } else if err.is_body() || err.is_decode() {
+        BbbError::Unreachable("body interrupted")
+    } else {
+        BbbError::Unreachable("request failed")
+    }
+}
+
+/// BBB's `<modules>` document naming presentations for the meeting to pre-load.
+fn presentation_modules(urls: &[String]) -> String {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><modules><module name=\"presentation\">",
+    );
+    for url in urls {
+        xml.push_str("<document url=\"");
+        xml.push_str(&quick_xml::escape::escape(url.as_str()));
+        xml.push_str("\"/>");
+    }
+    xml.push_str("</module></modules>");
+    xml
+}
+
+/// reqwest is built without a default TLS provider so that only ring is compiled; install it
+/// once per process before the first client is built.
+fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Err means another part of the process installed one first, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modules_document_escapes_urls() {
+        assert_eq!(
+            presentation_modules(&["https://h/a.pdf?x=1&y=\"2\"".into()]),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><modules><module name=\"presentation\"><document url=\"https://h/a.pdf?x=1&amp;y=&quot;2&quot;\"/></module></modules>"
+        );
+    }
+}
