@@ -3,9 +3,16 @@
 //! Data flows one way: `api` → `meetings`/`recordings` → `fleet` → `bbb`. `bbb` speaks the BBB
 //! wire API; `sim` is an emulated BBB server for tests, benchmarks and first runs.
 
+pub mod api;
+pub mod app;
 pub mod bbb;
+pub mod config;
+pub mod fleet;
+pub mod meetings;
+pub mod recordings;
 pub mod secret;
 pub mod sim;
+pub mod store;
 
 /// Code generated from `proto/`.
 pub mod proto {

@@ -1,5 +1,14 @@
 use clap::{Parser, Subcommand};
-use eventyay_bbb::sim;
+use eventyay_bbb::{
+    app::{Service, shutdown_signal},
+    bbb::ChecksumAlgorithm,
+    config::{ServeArgs, Settings},
+    secret::Secret,
+    sim::{self, SimConfig, SimServer},
+    store::{Server, ServerState, Store},
+};
+use rand::{Rng, distr::Alphanumeric};
+use std::{error::Error, process::ExitCode};
 
 /// eventyay-bbb: BigBlueButton join URLs, recordings and load balancing for eventyay, over gRPC.
 #[derive(Parser)]
@@ -11,12 +20,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the gRPC API (configured by EVENTYAY_BBB_* variables, flags or --config).
+    Serve(Box<ServeArgs>),
+    /// Try it out: the service plus emulated BBB servers and an in-memory SQLite database.
+    Dev(DevArgs),
+    /// Apply pending database migrations and exit (for a deployment's migration job).
+    Migrate {
+        #[arg(long, env = "EVENTYAY_BBB_DATABASE_URL", hide_env_values = true,
+              default_value = eventyay_bbb::config::DEFAULT_DATABASE_URL)]
+        database_url: String,
+    },
     /// Run an emulated BigBlueButton server (or several) on 127.0.0.1, until stopped.
     Sim(sim::SimArgs),
 }
 
+#[derive(clap::Args)]
+struct DevArgs {
+    /// gRPC listen address.
+    #[arg(long, env = "EVENTYAY_BBB_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: std::net::SocketAddr,
+    /// How many emulated BBB servers to run.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=20))]
+    servers: u8,
+}
+
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -25,13 +54,99 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match Cli::parse().command {
+        Command::Serve(args) => serve(*args).await,
+        Command::Dev(args) => dev(args).await,
+        Command::Migrate { database_url } => migrate(&database_url).await,
         Command::Sim(args) => sim::run(args).await,
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
+    let settings = args.load()?;
+    run_until_signal(settings).await
+}
+
+async fn run_until_signal(settings: Settings) -> Result<(), Box<dyn Error>> {
+    let service = Service::start(settings).await?;
+    shutdown_signal().await;
+    tracing::info!("stopping: finishing running calls");
+    service.stop().await;
+    Ok(())
+}
+
+async fn migrate(database_url: &str) -> Result<(), Box<dyn Error>> {
+    Store::connect(database_url).await?.migrate().await?;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+fn random_text(len: usize) -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+async fn dev(args: DevArgs) -> Result<(), Box<dyn Error>> {
+    let mut sims = Vec::new();
+    let mut servers = Vec::new();
+    for n in 1..=args.servers {
+        let secret = random_text(40);
+        let sim = SimServer::start(SimConfig::new(secret.clone())).await?;
+        servers.push(Server {
+            id: format!("sim-{n}"),
+            url: sim.base_url(),
+            secret: Secret::new(secret),
+            checksum: ChecksumAlgorithm::Sha256,
+            state: ServerState::Enabled,
+            rooms_only: false,
+            events: vec![],
+            organizers: vec![],
+            weight: 1.0,
+            max_meetings: 0,
+            max_participants: 0,
+        });
+        sims.push(sim);
+    }
+    let token = format!("dev-{}", random_text(32));
+    let settings = ServeArgs {
+        listen: Some(args.listen.to_string()),
+        database_url: Some("sqlite::memory:".into()),
+        api_token: Some(token.clone()),
+        ..ServeArgs::default()
+    }
+    .load()?;
+    let settings = Settings {
+        servers: Some(servers),
+        ..settings
+    };
+    let service = Service::start(settings).await?;
+    let addr = service.addr();
+    println!(
+        "eventyay-bbb dev: gRPC on {addr}, {} emulated BBB server(s):",
+        sims.len()
+    );
+    for (n, sim) in sims.iter().enumerate() {
+        println!("  sim-{}: {}api/", n + 1, sim.base_url());
+    }
+    println!("API token (dev only): {token}");
+    println!("Try it:");
+    println!(
+        "  grpcurl -plaintext -H 'authorization: Bearer {token}' -d '{{\"event_id\":\"1\",\"organizer_id\":\"1\",\"room_id\":\"main\",\"room_name\":\"Main stage\",\"user\":{{\"id\":\"u1\",\"display_name\":\"Ada Lovelace\"}},\"permissions\":[\"room:bbb.join\",\"room:bbb.moderate\"]}}' {addr} eventyay.bbb.v1.BbbService/RoomUrl"
+    );
+    println!("Stop with Ctrl-C.");
+    shutdown_signal().await;
+    service.stop().await;
+    for sim in sims {
+        sim.shutdown().await;
+    }
+    Ok(())
 }

@@ -1,0 +1,233 @@
+//! `eventyay.bbb.v1.BbbService`: decode and check, call the domain, encode.
+
+use super::{error::ApiError, validate};
+use crate::{
+    meetings::{self, CallJoin, Meetings, NewCall, Permissions, RoomJoin, RoomSettings},
+    proto::{self, bbb_service_server::BbbService},
+    recordings::Recordings,
+};
+use std::{sync::Arc, time::Duration};
+use tonic::{Request, Response, Status};
+
+pub struct BbbApi {
+    pub meetings: Arc<Meetings>,
+    pub recordings: Arc<Recordings>,
+    /// The longest any call may take, whatever the caller's deadline.
+    pub rpc_timeout: Duration,
+}
+
+/// Most members a private call may be created with.
+const MAX_CALL_MEMBERS: usize = 1000;
+
+impl BbbApi {
+    /// Time left for the domain: the caller's deadline (or ours, if shorter), less a margin so
+    /// that a typed error reaches the caller before its deadline fires.
+    fn budget<T>(&self, request: &Request<T>) -> Duration {
+        let deadline = request
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout)
+            .map_or(self.rpc_timeout, |d| d.min(self.rpc_timeout));
+        deadline.saturating_sub((deadline / 10).min(Duration::from_millis(200)))
+    }
+}
+
+/// `grpc-timeout` as the gRPC HTTP/2 protocol writes it: up to 8 digits and a unit.
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+fn user(user: Option<proto::User>) -> validate::Checked<meetings::User> {
+    let user = user.ok_or(ApiError::invalid("user", "is required"))?;
+    Ok(meetings::User {
+        id: validate::id("user.id", &user.id)?,
+        display_name: validate::text("user.display_name", &user.display_name, 256)?,
+        avatar_url: validate::optional_url("user.avatar_url", &user.avatar_url)?,
+    })
+}
+
+fn settings(s: Option<proto::RoomSettings>) -> validate::Checked<RoomSettings> {
+    let s = s.unwrap_or_default();
+    Ok(RoomSettings {
+        record: s.record,
+        waiting_room: s.waiting_room,
+        mute_on_start: s.mute_on_start,
+        disable_cam: s.disable_cam,
+        disable_chat: s.disable_chat,
+        disable_private_chat: s.disable_private_chat,
+        hide_presentation: s.hide_presentation,
+        auto_microphone: s.auto_microphone,
+        auto_camera: s.auto_camera,
+        voice_bridge: validate::voice_bridge(&s.voice_bridge)?,
+        prefer_server: validate::text("settings.prefer_server", s.prefer_server.trim(), 2048)?,
+        presentation_url: validate::optional_url("settings.presentation_url", &s.presentation_url)?,
+    })
+}
+
+fn room_join(r: proto::RoomUrlRequest) -> validate::Checked<RoomJoin> {
+    Ok(RoomJoin {
+        event_id: validate::id("event_id", &r.event_id)?,
+        organizer_id: validate::id("organizer_id", &r.organizer_id)?,
+        room_id: validate::id("room_id", &r.room_id)?,
+        room_name: validate::text("room_name", &r.room_name, 256)?,
+        user: user(r.user)?,
+        permissions: Permissions::from_strings(validate::permissions(&r.permissions)?),
+        settings: settings(r.settings)?,
+        domain: validate::domain(&r.domain)?,
+    })
+}
+
+#[tonic::async_trait]
+impl BbbService for BbbApi {
+    async fn room_url(
+        &self,
+        request: Request<proto::RoomUrlRequest>,
+    ) -> Result<Response<proto::RoomUrlResponse>, Status> {
+        let budget = self.budget(&request);
+        let join = room_join(request.into_inner())?;
+        let url = self
+            .meetings
+            .room_url(&join, budget)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(proto::RoomUrlResponse {
+            url: url.url,
+            server_id: url.server_id,
+            meeting_id: url.meeting_id,
+            moderator: url.moderator,
+        }))
+    }
+
+    async fn call_url(
+        &self,
+        request: Request<proto::CallUrlRequest>,
+    ) -> Result<Response<proto::CallUrlResponse>, Status> {
+        let budget = self.budget(&request);
+        let r = request.into_inner();
+        let event_id = validate::id("event_id", &r.event_id)?;
+        let user = user(r.user)?;
+        let domain = validate::domain(&r.domain)?;
+        // A malformed call id is just another call the user is not in.
+        let call_id = uuid::Uuid::parse_str(&r.call_id)
+            .map_err(|_| ApiError::BbbFailed)?
+            .to_string();
+        let join = CallJoin {
+            event_id,
+            call_id,
+            user,
+            domain,
+        };
+        let url = self
+            .meetings
+            .call_url(&join, budget)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(proto::CallUrlResponse {
+            url: url.url,
+            server_id: url.server_id,
+            meeting_id: url.meeting_id,
+        }))
+    }
+
+    async fn create_call(
+        &self,
+        request: Request<proto::CreateCallRequest>,
+    ) -> Result<Response<proto::CreateCallResponse>, Status> {
+        let r = request.into_inner();
+        let event_id = validate::id("event_id", &r.event_id)?;
+        let organizer_id = validate::id("organizer_id", &r.organizer_id)?;
+        if r.member_ids.is_empty() || r.member_ids.len() > MAX_CALL_MEMBERS {
+            return Err(ApiError::invalid("member_ids", "must list 1 to 1000 members").into());
+        }
+        let mut member_ids = r
+            .member_ids
+            .iter()
+            .map(|m| validate::id("member_ids", m))
+            .collect::<Result<Vec<_>, _>>()?;
+        member_ids.sort();
+        member_ids.dedup();
+        let call = NewCall {
+            event_id,
+            organizer_id,
+            member_ids,
+        };
+        let call_id = self
+            .meetings
+            .create_call(&call)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(proto::CreateCallResponse { call_id }))
+    }
+
+    async fn list_recordings(
+        &self,
+        request: Request<proto::ListRecordingsRequest>,
+    ) -> Result<Response<proto::ListRecordingsResponse>, Status> {
+        let budget = self.budget(&request);
+        let r = request.into_inner();
+        let event_id = validate::id("event_id", &r.event_id)?;
+        let room_id = validate::id("room_id", &r.room_id)?;
+        let permissions = Permissions::from_strings(validate::permissions(&r.permissions)?);
+        let list = self
+            .recordings
+            .list(&event_id, &room_id, permissions, budget)
+            .await
+            .map_err(ApiError::from)?;
+        let timestamp = |ms: Option<u64>| {
+            ms.map(|ms| prost_types::Timestamp {
+                seconds: (ms / 1000) as i64,
+                nanos: ((ms % 1000) * 1_000_000) as i32,
+            })
+        };
+        Ok(Response::new(proto::ListRecordingsResponse {
+            results: list
+                .recordings
+                .into_iter()
+                .map(|r| proto::Recording {
+                    record_id: r.record_id,
+                    start: timestamp(r.start),
+                    end: timestamp(r.end),
+                    participants: r.participants,
+                    state: r.state,
+                    url: r.url,
+                    url_video: r.url_video,
+                    url_screenshare: r.url_screenshare,
+                    url_notes: r.url_notes,
+                })
+                .collect(),
+            unreachable_servers: list.unreachable_servers,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts() {
+        assert_eq!(
+            parse_grpc_timeout("1500m"),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("123456789S"), None);
+        assert_eq!(parse_grpc_timeout("S"), None);
+        assert_eq!(parse_grpc_timeout(""), None);
+        assert_eq!(parse_grpc_timeout("10x"), None);
+    }
+}

@@ -1,0 +1,96 @@
+//! The one place where domain errors become gRPC statuses. Every status carries
+//! `google.rpc.ErrorInfo` with the backend's wire reason and the `ErrorCode` name; messages are
+//! fixed texts, so nothing from BBB, SQL or a secret can reach a caller.
+
+use crate::{meetings, proto::ErrorCode};
+use std::collections::HashMap;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+pub const DOMAIN: &str = "eventyay.bbb.v1";
+
+/// What a caller is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// A malformed field: its name and what is wrong with it (never its value).
+    Invalid {
+        field: &'static str,
+        problem: &'static str,
+    },
+    Unauthenticated,
+    Denied,
+    MissingProfile,
+    BbbFailed,
+    Unavailable,
+}
+
+impl ApiError {
+    pub fn invalid(field: &'static str, problem: &'static str) -> Self {
+        Self::Invalid { field, problem }
+    }
+}
+
+impl From<meetings::Error> for ApiError {
+    fn from(err: meetings::Error) -> Self {
+        match err {
+            meetings::Error::Denied => Self::Denied,
+            meetings::Error::MissingProfile => Self::MissingProfile,
+            meetings::Error::BbbFailed(_) => Self::BbbFailed,
+            meetings::Error::Unavailable => Self::Unavailable,
+        }
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(err: ApiError) -> Self {
+        let (code, reason, error_code, message) = match &err {
+            ApiError::Invalid { .. } => (
+                Code::InvalidArgument,
+                "invalid_argument",
+                ErrorCode::InvalidArgument,
+                "malformed request",
+            ),
+            ApiError::Unauthenticated => (
+                Code::Unauthenticated,
+                "unauthenticated",
+                ErrorCode::Unauthenticated,
+                "missing or unknown bearer token",
+            ),
+            ApiError::Denied => (
+                Code::PermissionDenied,
+                "protocol.denied",
+                ErrorCode::PermissionDenied,
+                "permission denied",
+            ),
+            ApiError::MissingProfile => (
+                Code::FailedPrecondition,
+                "bbb.join.missing_profile",
+                ErrorCode::MissingProfile,
+                "the user needs a display name to join",
+            ),
+            // One code and one text for every cause, so a caller cannot probe calls it is not in.
+            ApiError::BbbFailed => (
+                Code::Unavailable,
+                "bbb.failed",
+                ErrorCode::BbbFailed,
+                "BigBlueButton could not serve this request",
+            ),
+            ApiError::Unavailable => (
+                Code::Unavailable,
+                "unavailable",
+                ErrorCode::Unavailable,
+                "the service cannot serve right now; retry",
+            ),
+        };
+        let metadata = HashMap::from([("code".to_owned(), error_code.as_str_name().to_owned())]);
+        let mut details = ErrorDetails::with_error_info(reason, DOMAIN, metadata);
+        let message = match &err {
+            ApiError::Invalid { field, problem } => {
+                details.add_bad_request_violation(*field, *problem);
+                format!("{field}: {problem}")
+            }
+            _ => message.to_owned(),
+        };
+        Status::with_error_details(code, message, details)
+    }
+}

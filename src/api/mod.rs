@@ -1,0 +1,79 @@
+//! The gRPC layer: authentication, health, reflection and the services. Only this module knows
+//! tonic; below it are plain Rust types.
+
+mod auth;
+mod bbb_service;
+pub mod error;
+mod validate;
+
+pub use bbb_service::BbbApi;
+
+use crate::{proto, secret::Secret};
+use auth::BearerAuth;
+use std::{future::Future, time::Duration};
+use tokio::net::TcpListener;
+use tonic::transport::{Server, server::TcpIncoming};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+/// Health names: `""` and the BbbService name report readiness (the database answers);
+/// `liveness` only that the process runs, so a database outage never restarts pods.
+pub const BBB_SERVICE_NAME: &str = "eventyay.bbb.v1.BbbService";
+pub const LIVENESS: &str = "liveness";
+
+/// Sets readiness on every name that reports it.
+pub async fn set_ready(reporter: &HealthReporter, ready: bool) {
+    let status = if ready {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    for name in ["", BBB_SERVICE_NAME] {
+        reporter.set_service_status(name, status).await;
+    }
+}
+
+/// Serves gRPC on `listener` until `shutdown` resolves, then lets running calls finish.
+pub async fn serve(
+    listener: TcpListener,
+    bbb: BbbApi,
+    api_tokens: Vec<Secret>,
+    reporter: HealthReporter,
+    health: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    reporter
+        .set_service_status(LIVENESS, ServingStatus::Serving)
+        .await;
+    let rpc_timeout = bbb.rpc_timeout;
+    let bbb = proto::bbb_service_server::BbbServiceServer::with_interceptor(
+        bbb,
+        BearerAuth::new(api_tokens),
+    );
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
+        .build_v1()
+        .expect("the embedded descriptor sets are valid");
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .expect("the embedded descriptor sets are valid");
+    Server::builder()
+        .timeout(rpc_timeout + Duration::from_secs(1))
+        // Clients reconnect now and then, so calls spread over replicas behind an L4 Service.
+        .max_connection_age(Duration::from_secs(300))
+        .max_connection_age_grace(Duration::from_secs(30))
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .tcp_nodelay(true)
+        .add_service(health)
+        .add_service(bbb)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .await
+}

@@ -1,0 +1,149 @@
+//! Assembles the service from its settings and runs it: `serve`, `dev`, and the tests'
+//! in-process instances all start here.
+
+use crate::{
+    api::{self, BbbApi},
+    bbb::BbbClient,
+    config::Settings,
+    fleet::Fleet,
+    meetings::Meetings,
+    recordings::Recordings,
+    store::{Store, StoreError},
+};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+
+/// How often readiness asks the database whether it answers.
+const READINESS_INTERVAL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Database(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running service. Dropping it does not stop it; call [`Service::stop`].
+pub struct Service {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Service {
+    /// Connects the database, applies migrations if asked, loads the fleet and starts serving.
+    pub async fn start(settings: Settings) -> Result<Self, StartError> {
+        let store = Store::connect(settings.database_url.expose()).await?;
+        if settings.migrate {
+            store.migrate().await?;
+        }
+        if let Some(servers) = &settings.servers {
+            store.sync_file_servers(servers).await?;
+        }
+        let fleet = Arc::new(Fleet::new(store.servers().await?));
+        let bbb = BbbClient::new(settings.bbb_timeouts);
+        let meetings = Meetings::new(
+            store.clone(),
+            fleet.clone(),
+            bbb.clone(),
+            settings.ensure_ttl,
+        );
+        let recordings = Recordings::new(store.clone(), fleet, bbb);
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: settings.listen,
+            source,
+        })?;
+
+        let (reporter, health) = tonic_health::server::health_reporter();
+        api::set_ready(&reporter, true).await;
+        let (stop, mut stopped) = watch::channel(false);
+        tokio::spawn(watch_readiness(store, reporter.clone(), stop.subscribe()));
+        let bbb_api = BbbApi {
+            meetings: Arc::new(meetings),
+            recordings: Arc::new(recordings),
+            rpc_timeout: settings.rpc_timeout,
+        };
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let task = tokio::spawn(api::serve(
+            listener,
+            bbb_api,
+            settings.api_tokens,
+            reporter,
+            health,
+            shutdown,
+        ));
+        tracing::info!(%addr, "serving gRPC");
+        Ok(Self { addr, stop, task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting calls, lets running ones finish, and returns when the server is down.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(%err, "gRPC server failed"),
+            Err(err) => tracing::error!(%err, "gRPC server task failed"),
+        }
+    }
+}
+
+/// Reports NOT_SERVING while the database does not answer, and SERVING again once it does,
+/// without a restart.
+async fn watch_readiness(
+    store: Store,
+    reporter: tonic_health::server::HealthReporter,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut ready = true;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(READINESS_INTERVAL) => {}
+            _ = stopped.changed() => return,
+        }
+        let now = tokio::time::timeout(READINESS_INTERVAL, store.ping())
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if now != ready {
+            ready = now;
+            if ready {
+                tracing::info!("database answers again: ready");
+            } else {
+                tracing::warn!("database does not answer: not ready");
+            }
+            api::set_ready(&reporter, ready).await;
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}

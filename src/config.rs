@@ -1,0 +1,532 @@
+//! Settings the operator gives: flags, `EVENTYAY_BBB_*` environment variables, and the same
+//! keys in an optional TOML file (`--config`). A flag or variable wins over the file, the file
+//! over the defaults. Secrets are read here and leave only as [`Secret`]s.
+
+use crate::{
+    bbb::{ChecksumAlgorithm, Endpoint, Timeouts},
+    secret::Secret,
+    store::{Server, ServerState},
+};
+use serde::Deserialize;
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf, time::Duration};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn invalid(msg: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(msg.into())
+}
+
+/// `serve`'s settings, as flags and environment variables.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below, keyed by variable name
+    /// (`EVENTYAY_BBB_LISTEN = "…"`) or its short form (`listen = "…"`).
+    #[arg(long, env = "EVENTYAY_BBB_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// gRPC listen address [default: 127.0.0.1:50051]
+    #[arg(long, env = "EVENTYAY_BBB_LISTEN")]
+    pub listen: Option<String>,
+    /// Database URL: an SQLite file (default `sqlite://eventyay-bbb.db?mode=rwc`) or `postgres://…`.
+    #[arg(long, env = "EVENTYAY_BBB_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Apply pending migrations at start [default: true]
+    #[arg(long, env = "EVENTYAY_BBB_MIGRATE")]
+    pub migrate: Option<bool>,
+    /// Bearer tokens of BbbService, comma-separated (several during a rotation).
+    #[arg(long, env = "EVENTYAY_BBB_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// A file holding the BbbService tokens (a mounted secret).
+    #[arg(long, env = "EVENTYAY_BBB_API_TOKEN_FILE")]
+    pub api_token_file: Option<PathBuf>,
+    /// Bearer tokens of FleetService, comma-separated.
+    #[arg(long, env = "EVENTYAY_BBB_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// A file holding the FleetService tokens.
+    #[arg(long, env = "EVENTYAY_BBB_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// TOML file of BBB servers (`[[servers]]` tables); it wins for every server it lists.
+    #[arg(long, env = "EVENTYAY_BBB_SERVERS_FILE")]
+    pub servers_file: Option<PathBuf>,
+    /// How often the fleet is polled, e.g. `10s`, `500ms` [default: 10s]
+    #[arg(long, env = "EVENTYAY_BBB_POLL_INTERVAL")]
+    pub poll_interval: Option<String>,
+    /// How long a meeting confirmed on its server is trusted without asking again [default: 2s]
+    #[arg(long, env = "EVENTYAY_BBB_ENSURE_TTL")]
+    pub ensure_ttl: Option<String>,
+    /// Deadline of BBB's create on the join path [default: 5s]
+    #[arg(long, env = "EVENTYAY_BBB_CREATE_TIMEOUT")]
+    pub create_timeout: Option<String>,
+    /// Deadline of a TCP/TLS connect to a BBB server [default: 2s]
+    #[arg(long, env = "EVENTYAY_BBB_CONNECT_TIMEOUT")]
+    pub connect_timeout: Option<String>,
+    /// Deadline of getRecordings per server [default: 10s]
+    #[arg(long, env = "EVENTYAY_BBB_RECORDINGS_TIMEOUT")]
+    pub recordings_timeout: Option<String>,
+    /// Longest any RPC may take, whatever the caller's deadline [default: 30s]
+    #[arg(long, env = "EVENTYAY_BBB_RPC_TIMEOUT")]
+    pub rpc_timeout: Option<String>,
+}
+
+/// Settings after defaults, files and validation.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: Secret,
+    pub migrate: bool,
+    pub api_tokens: Vec<Secret>,
+    pub admin_tokens: Vec<Secret>,
+    pub servers: Option<Vec<Server>>,
+    pub poll_interval: Duration,
+    pub ensure_ttl: Duration,
+    pub bbb_timeouts: Timeouts,
+    pub rpc_timeout: Duration,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://eventyay-bbb.db?mode=rwc";
+
+impl ServeArgs {
+    pub fn load(&self) -> Result<Settings, ConfigError> {
+        let file = match &self.config {
+            Some(path) => read_settings_file(path)?,
+            None => HashMap::new(),
+        };
+        let pick = |flag: &Option<String>, key: &str| -> Option<String> {
+            flag.clone().or_else(|| file.get(key).cloned())
+        };
+        let duration = |flag: &Option<String>, key: &str, default: Duration| {
+            pick(flag, key)
+                .map(|v| parse_duration(&v).map_err(|e| invalid(format!("{key}: {e}"))))
+                .transpose()
+                .map(|d| d.unwrap_or(default))
+        };
+
+        let listen = pick(&self.listen, "listen").unwrap_or_else(|| "127.0.0.1:50051".into());
+        let listen: SocketAddr = listen.parse().map_err(|_| {
+            invalid(format!(
+                "listen: {listen:?} is not an address like 127.0.0.1:50051"
+            ))
+        })?;
+        let migrate = match self.migrate {
+            Some(m) => m,
+            None => match file.get("migrate").map(String::as_str) {
+                None => true,
+                Some("true") => true,
+                Some("false") => false,
+                Some(other) => {
+                    return Err(invalid(format!("migrate: {other:?} is not true or false")));
+                }
+            },
+        };
+        let api_tokens = tokens(
+            pick(&self.api_token, "api_token"),
+            self.api_token_file
+                .clone()
+                .or_else(|| file.get("api_token_file").map(PathBuf::from)),
+            "api_token",
+        )?;
+        let admin_tokens = tokens(
+            pick(&self.admin_token, "admin_token"),
+            self.admin_token_file
+                .clone()
+                .or_else(|| file.get("admin_token_file").map(PathBuf::from)),
+            "admin_token",
+        )?;
+        if api_tokens.is_empty() {
+            return Err(invalid(
+                "no API token: set EVENTYAY_BBB_API_TOKEN or EVENTYAY_BBB_API_TOKEN_FILE",
+            ));
+        }
+        if api_tokens.iter().any(|t| admin_tokens.contains(t)) {
+            return Err(invalid("an API token must not also be an admin token"));
+        }
+        let servers_file = self
+            .servers_file
+            .clone()
+            .or_else(|| file.get("servers_file").map(PathBuf::from));
+        let servers = servers_file.map(|p| read_servers_file(&p)).transpose()?;
+
+        let defaults = Timeouts::default();
+        let bbb_timeouts = Timeouts {
+            connect: duration(&self.connect_timeout, "connect_timeout", defaults.connect)?,
+            create: duration(&self.create_timeout, "create_timeout", defaults.create)?,
+            recordings: duration(
+                &self.recordings_timeout,
+                "recordings_timeout",
+                defaults.recordings,
+            )?,
+            ..defaults
+        };
+        Ok(Settings {
+            listen,
+            database_url: Secret::new(
+                pick(&self.database_url, "database_url")
+                    .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            ),
+            migrate,
+            api_tokens,
+            admin_tokens,
+            servers,
+            poll_interval: duration(
+                &self.poll_interval,
+                "poll_interval",
+                Duration::from_secs(10),
+            )?,
+            ensure_ttl: duration(&self.ensure_ttl, "ensure_ttl", Duration::from_secs(2))?,
+            bbb_timeouts,
+            rpc_timeout: duration(&self.rpc_timeout, "rpc_timeout", Duration::from_secs(30))?,
+        })
+    }
+}
+
+/// Reads the settings file into `short_key → value`, accepting `EVENTYAY_BBB_LISTEN` and
+/// `listen` alike.
+fn read_settings_file(path: &PathBuf) -> Result<HashMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
+    let mut out = HashMap::new();
+    for (key, value) in table {
+        let short = key
+            .strip_prefix("EVENTYAY_BBB_")
+            .unwrap_or(&key)
+            .to_ascii_lowercase();
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Integer(i) => i.to_string(),
+            _ => {
+                return Err(invalid(format!(
+                    "{}: {key} must be a string",
+                    path.display()
+                )));
+            }
+        };
+        out.insert(short, value);
+    }
+    Ok(out)
+}
+
+/// A TOML error names the file and line only: the offending line may hold a secret.
+fn toml_error(path: &std::path::Path, text: &str, err: &toml::de::Error) -> ConfigError {
+    let line = err
+        .span()
+        .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+    let at = line.map(|l| format!(" at line {l}")).unwrap_or_default();
+    invalid(format!("{}{at}: {}", path.display(), err.message()))
+}
+
+fn tokens(
+    inline: Option<String>,
+    file: Option<PathBuf>,
+    what: &str,
+) -> Result<Vec<Secret>, ConfigError> {
+    let mut joined = inline.unwrap_or_default();
+    if let Some(path) = file {
+        let text =
+            std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path, source })?;
+        joined.push(',');
+        joined.push_str(&text);
+    }
+    let list: Vec<Secret> = joined
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(Secret::new)
+        .collect();
+    if list.iter().any(|t| t.expose().len() < 16) {
+        return Err(invalid(format!(
+            "{what}: every token must be at least 16 characters"
+        )));
+    }
+    Ok(list)
+}
+
+/// `500ms`, `2s`, `1m`, `1h`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 2s or 1m"))?;
+    let d = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("{text:?} is not a duration like 500ms, 2s or 1m")),
+    };
+    Ok(d)
+}
+
+/// Whether `id` is an opaque id as the contract defines them: 1–128 of letters, digits, `._:-`.
+pub fn is_valid_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServersFile {
+    #[serde(default)]
+    servers: Vec<ServerEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerEntry {
+    id: String,
+    url: String,
+    secret: String,
+    #[serde(default)]
+    checksum: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    rooms_only: bool,
+    #[serde(default)]
+    events: Vec<String>,
+    #[serde(default)]
+    organizers: Vec<String>,
+    #[serde(default)]
+    weight: Option<f64>,
+    #[serde(default)]
+    max_meetings: u32,
+    #[serde(default)]
+    max_participants: u32,
+}
+
+/// Reads and checks the servers file. Errors name the server and field, never a secret.
+pub fn read_servers_file(path: &PathBuf) -> Result<Vec<Server>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let file: ServersFile = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
+    let mut servers: Vec<Server> = Vec::with_capacity(file.servers.len());
+    for entry in file.servers {
+        let id = entry.id;
+        let bad = |what: String| invalid(format!("{}: server {id:?}: {what}", path.display()));
+        if !is_valid_id(&id) {
+            return Err(bad("the id must be 1-128 letters, digits or ._:-".into()));
+        }
+        if servers.iter().any(|s| s.id == id) {
+            return Err(bad("listed twice".into()));
+        }
+        let checksum: ChecksumAlgorithm = entry
+            .checksum
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e: crate::bbb::checksum::UnknownAlgorithm| bad(e.to_string()))?
+            .unwrap_or_default();
+        let state: ServerState = entry
+            .state
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(bad)?
+            .unwrap_or_default();
+        if entry.secret.trim().is_empty() {
+            return Err(bad("the secret is empty".into()));
+        }
+        let secret = Secret::new(entry.secret.trim());
+        let endpoint = Endpoint::new(&entry.url, secret.clone(), checksum)
+            .map_err(|e| bad(format!("url: {e}")))?;
+        if endpoint.api_base().starts_with("http://") && !is_loopback(endpoint.host()) {
+            tracing::warn!(server = %id, "server URL is plain http: its traffic and join URLs travel unencrypted");
+        }
+        let weight = entry.weight.unwrap_or(1.0);
+        if !(weight.is_finite() && weight > 0.0) {
+            return Err(bad("weight must be a positive number".into()));
+        }
+        for scope in entry.events.iter().chain(&entry.organizers) {
+            if !is_valid_id(scope) {
+                return Err(bad(format!(
+                    "{scope:?} is not a valid event or organizer id"
+                )));
+            }
+        }
+        servers.push(Server {
+            url: entry.url.trim().to_owned(),
+            secret,
+            checksum,
+            state,
+            rooms_only: entry.rooms_only,
+            events: entry.events,
+            organizers: entry.organizers,
+            weight,
+            max_meetings: entry.max_meetings,
+            max_participants: entry.max_participants,
+            id,
+        });
+    }
+    Ok(servers)
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file(text: &str) -> (tempdir::Dir, PathBuf) {
+        let dir = tempdir::Dir::new();
+        let path = dir.path().join("f.toml");
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        (dir, path)
+    }
+
+    /// A throwaway directory without pulling in a crate for it.
+    mod tempdir {
+        pub struct Dir(std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                let p = std::env::temp_dir().join(format!("eventyay-bbb-{}", uuid::Uuid::new_v4()));
+                std::fs::create_dir_all(&p).unwrap();
+                Self(p)
+            }
+            pub fn path(&self) -> &std::path::Path {
+                &self.0
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn ids() {
+        assert!(is_valid_id("42") && is_valid_id("room.a_b:c-d"));
+        assert!(!is_valid_id("") && !is_valid_id("a b") && !is_valid_id("a,b"));
+        assert!(!is_valid_id(&"x".repeat(129)));
+    }
+
+    #[test]
+    fn servers_file_defaults_and_checks() {
+        let (_d, path) = file(
+            r#"
+[[servers]]
+id = "bbb-1"
+url = "https://bbb1.example.org/bigbluebutton/"
+secret = "s3cr3t-value"
+
+[[servers]]
+id = "bbb-2"
+url = "http://127.0.0.1:9000"
+secret = "other"
+checksum = "sha512"
+state = "cordoned"
+rooms_only = true
+events = ["7"]
+weight = 2.5
+max_meetings = 10
+"#,
+        );
+        let servers = read_servers_file(&path).unwrap();
+        assert_eq!(servers.len(), 2);
+        assert_eq!(servers[0].checksum, ChecksumAlgorithm::Sha256);
+        assert_eq!(servers[0].state, ServerState::Enabled);
+        assert_eq!(servers[0].weight, 1.0);
+        assert_eq!(servers[1].checksum, ChecksumAlgorithm::Sha512);
+        assert_eq!(servers[1].state, ServerState::Cordoned);
+        assert!(servers[1].rooms_only);
+        assert_eq!(servers[1].events, vec!["7".to_owned()]);
+        assert_eq!(servers[1].max_meetings, 10);
+    }
+
+    #[test]
+    fn servers_file_errors_never_show_secrets() {
+        for text in [
+            "[[servers]]\nid = \"a\"\nurl = \"https://h\"\nsecret = \"canary-secret-1\"\nchecksum = \"md5\"\n",
+            "[[servers]]\nid = \"a b\"\nurl = \"https://h\"\nsecret = \"canary-secret-1\"\n",
+            "[[servers]]\nid = \"a\"\nurl = \"nope\"\nsecret = \"canary-secret-1\"\n",
+            "[[servers]]\nid = \"a\"\nurl = \"https://h\"\nsecret = \"canary-secret-1\nweight = 1\n",
+            "[[servers]]\nid = \"a\"\nurl = \"https://h\"\nsecret = \"canary-secret-1\"\nwieght = 2.0\n",
+            "[[servers]]\nid = \"a\"\nurl = \"https://h\"\nsecret = \"canary-secret-1\"\nweight = -1.0\n",
+        ] {
+            let (_d, path) = file(text);
+            let err = read_servers_file(&path).unwrap_err().to_string();
+            assert!(!err.contains("canary"), "{err}");
+        }
+    }
+
+    #[test]
+    fn settings_from_file_with_flags_winning() {
+        let (_d, path) = file(
+            "EVENTYAY_BBB_LISTEN = \"127.0.0.1:6000\"\napi_token = \"file-token-0123456789\"\npoll_interval = \"500ms\"\nmigrate = false\n",
+        );
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let s = args.load().unwrap();
+        assert_eq!(s.listen, "127.0.0.1:6000".parse().unwrap());
+        assert_eq!(s.poll_interval, Duration::from_millis(500));
+        assert!(!s.migrate);
+        assert_eq!(s.api_tokens, vec![Secret::new("file-token-0123456789")]);
+
+        let args = ServeArgs {
+            config: Some(path),
+            listen: Some("127.0.0.1:7000".into()),
+            api_token: Some("flag-token-0123456789,second-token-0123456789".into()),
+            ..Default::default()
+        };
+        let s = args.load().unwrap();
+        assert_eq!(s.listen, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!(s.api_tokens.len(), 2);
+    }
+
+    #[test]
+    fn tokens_are_required_distinct_and_long_enough() {
+        assert!(ServeArgs::default().load().is_err());
+        let short = ServeArgs {
+            api_token: Some("short".into()),
+            ..Default::default()
+        };
+        assert!(short.load().is_err());
+        let shared = ServeArgs {
+            api_token: Some("same-token-0123456789".into()),
+            admin_token: Some("same-token-0123456789".into()),
+            ..Default::default()
+        };
+        assert!(shared.load().is_err());
+    }
+}

@@ -1,0 +1,370 @@
+//! Rooms and private calls as BBB meetings: who may join and how, where each meeting lives, and
+//! making sure it exists on its server before a join URL is handed out.
+
+mod flight;
+pub mod params;
+
+use crate::{
+    bbb::{BbbClient, BbbError},
+    fleet::{Fleet, FleetServer, MeetingKind, PlacementRequest},
+    store::{Meeting, Store, StoreError},
+};
+use flight::Flights;
+use rand::{Rng, distr::Alphanumeric};
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+/// The user a join URL is signed for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub display_name: String,
+    pub avatar_url: String,
+}
+
+/// What the user may do in a room, from the permission strings the backend computed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Permissions {
+    pub join: bool,
+    pub moderate: bool,
+    pub recordings: bool,
+}
+
+impl Permissions {
+    /// Unknown strings mean nothing here: they are ignored, never an error.
+    pub fn from_strings<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut p = Self::default();
+        for name in names {
+            match name {
+                "room:bbb.join" => p.join = true,
+                "room:bbb.moderate" | "room:update" | "event.update" => p.moderate = true,
+                "room:bbb.recordings" => p.recordings = true,
+                _ => {}
+            }
+        }
+        p
+    }
+}
+
+/// A room's BBB settings (see the proto's `RoomSettings`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomSettings {
+    pub record: bool,
+    pub waiting_room: bool,
+    pub mute_on_start: bool,
+    pub disable_cam: bool,
+    pub disable_chat: bool,
+    /// `None`: locked, as the original defaulted.
+    pub disable_private_chat: Option<bool>,
+    pub hide_presentation: bool,
+    pub auto_microphone: bool,
+    pub auto_camera: bool,
+    pub voice_bridge: String,
+    pub prefer_server: String,
+    pub presentation_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RoomJoin {
+    pub event_id: String,
+    pub organizer_id: String,
+    pub room_id: String,
+    pub room_name: String,
+    pub user: User,
+    pub permissions: Permissions,
+    pub settings: RoomSettings,
+    pub domain: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CallJoin {
+    pub event_id: String,
+    pub call_id: String,
+    pub user: User,
+    pub domain: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    pub event_id: String,
+    pub organizer_id: String,
+    pub member_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinUrl {
+    pub url: String,
+    pub server_id: String,
+    pub meeting_id: String,
+    pub moderator: bool,
+}
+
+/// Why a meeting could not be joined or created. Only the variant reaches a client.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    #[error("a required permission is missing")]
+    Denied,
+    #[error("the user has no display name")]
+    MissingProfile,
+    #[error("BBB failed: {0}")]
+    BbbFailed(Failure),
+    #[error("database unavailable")]
+    Unavailable,
+}
+
+/// The cause behind `bbb.failed`, for logs and metrics.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Failure {
+    #[error("no server fits")]
+    NoServer,
+    #[error("server {server}: {error}")]
+    Bbb { server: String, error: BbbError },
+    #[error("no such call for this user")]
+    NotInvited,
+    #[error("the deadline passed")]
+    Deadline,
+}
+
+impl From<StoreError> for Error {
+    fn from(err: StoreError) -> Self {
+        tracing::error!(error = %err.0, "database call failed");
+        Self::Unavailable
+    }
+}
+
+/// A meeting confirmed to exist on its server, with the createTime joins must carry.
+#[derive(Debug, Clone)]
+struct Ensured {
+    meeting: Meeting,
+    server: Arc<FleetServer>,
+    create_time: u64,
+}
+
+pub struct Meetings {
+    store: Store,
+    fleet: Arc<Fleet>,
+    bbb: BbbClient,
+    flights: Flights<Result<Ensured, Error>>,
+}
+
+/// BBB accepts 2–64 characters for passwords; 24 alphanumerics give 142 bits.
+fn random_key() -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect()
+}
+
+impl Meetings {
+    pub fn new(store: Store, fleet: Arc<Fleet>, bbb: BbbClient, ensure_ttl: Duration) -> Self {
+        Self {
+            store,
+            fleet,
+            bbb,
+            flights: Flights::new(ensure_ttl),
+        }
+    }
+
+    /// A join URL for a room, creating the room's meeting on its first join.
+    pub async fn room_url(&self, join: &RoomJoin, budget: Duration) -> Result<JoinUrl, Error> {
+        if !join.permissions.join {
+            return Err(Error::Denied);
+        }
+        if params::full_name(&join.user.display_name).is_empty() {
+            return Err(Error::MissingProfile);
+        }
+        let key = format!("room/{}/{}", join.event_id, join.room_id);
+        let ensured = within(budget, self.flights.run(&key, || self.ensure_room(join))).await?;
+        let query = params::room_join(
+            &ensured.meeting,
+            ensured.create_time,
+            &join.user,
+            join.permissions,
+            &join.settings,
+            &join.domain,
+        );
+        Ok(JoinUrl {
+            url: ensured.server.endpoint.join_url(&query),
+            server_id: ensured.server.spec.id.clone(),
+            meeting_id: ensured.meeting.bbb_meeting_id.clone(),
+            moderator: join.permissions.moderate,
+        })
+    }
+
+    /// Records a private call for its members on a server that takes calls.
+    pub async fn create_call(&self, call: &NewCall) -> Result<String, Error> {
+        let request = PlacementRequest {
+            event_id: &call.event_id,
+            organizer_id: &call.organizer_id,
+            kind: MeetingKind::Call,
+            prefer: None,
+        };
+        let server = self
+            .fleet
+            .place(&request, &HashMap::new())
+            .ok_or(Error::BbbFailed(Failure::NoServer))?;
+        let meeting = Meeting {
+            id: uuid::Uuid::new_v4().to_string(),
+            event_id: call.event_id.clone(),
+            organizer_id: call.organizer_id.clone(),
+            room_id: None,
+            bbb_meeting_id: random_key(),
+            attendee_pw: random_key(),
+            moderator_pw: random_key(),
+            server_id: server.spec.id.clone(),
+        };
+        self.store.insert_call(&meeting, &call.member_ids).await?;
+        Ok(meeting.id)
+    }
+
+    /// A join URL for a private call, for its members only.
+    pub async fn call_url(&self, join: &CallJoin, budget: Duration) -> Result<JoinUrl, Error> {
+        if params::full_name(&join.user.display_name).is_empty() {
+            return Err(Error::MissingProfile);
+        }
+        let lookup = self
+            .store
+            .call_for_member(&join.event_id, &join.call_id, &join.user.id);
+        let meeting = within(budget, async { Ok(lookup.await?) })
+            .await?
+            .ok_or(Error::BbbFailed(Failure::NotInvited))?;
+        let key = format!("call/{}", meeting.id);
+        let ensured = within(budget, self.flights.run(&key, || self.ensure_call(meeting))).await?;
+        let query = params::call_join(
+            &ensured.meeting,
+            ensured.create_time,
+            &join.user,
+            &join.domain,
+        );
+        Ok(JoinUrl {
+            url: ensured.server.endpoint.join_url(&query),
+            server_id: ensured.server.spec.id.clone(),
+            meeting_id: ensured.meeting.bbb_meeting_id.clone(),
+            moderator: true,
+        })
+    }
+
+    async fn ensure_room(&self, join: &RoomJoin) -> Result<Ensured, Error> {
+        let meeting = match self
+            .store
+            .room_meeting(&join.event_id, &join.room_id)
+            .await?
+        {
+            Some(meeting) => meeting,
+            None => self.first_room_meeting(join).await?,
+        };
+        let request = PlacementRequest {
+            event_id: &join.event_id,
+            organizer_id: &join.organizer_id,
+            kind: MeetingKind::Room,
+            prefer: None,
+        };
+        let (meeting, server) = self.pinned_or_moved(meeting, &request).await?;
+        let query = params::room_create(&meeting, &join.room_name, &join.settings);
+        let presentation: &[String] = if join.settings.presentation_url.is_empty() {
+            &[]
+        } else {
+            std::slice::from_ref(&join.settings.presentation_url)
+        };
+        self.create(meeting, server, &query, presentation).await
+    }
+
+    async fn first_room_meeting(&self, join: &RoomJoin) -> Result<Meeting, Error> {
+        let rooms = self.store.event_rooms_per_server(&join.event_id).await?;
+        let request = PlacementRequest {
+            event_id: &join.event_id,
+            organizer_id: &join.organizer_id,
+            kind: MeetingKind::Room,
+            prefer: Some(join.settings.prefer_server.as_str()),
+        };
+        let server = self
+            .fleet
+            .place(&request, &rooms)
+            .ok_or(Error::BbbFailed(Failure::NoServer))?;
+        let new = Meeting {
+            id: uuid::Uuid::new_v4().to_string(),
+            event_id: join.event_id.clone(),
+            organizer_id: join.organizer_id.clone(),
+            room_id: Some(join.room_id.clone()),
+            bbb_meeting_id: random_key(),
+            attendee_pw: random_key(),
+            moderator_pw: random_key(),
+            server_id: server.spec.id.clone(),
+        };
+        // Another replica may have won the race: the stored row is the truth either way.
+        Ok(self.store.insert_room_meeting(&new).await?)
+    }
+
+    async fn ensure_call(&self, meeting: Meeting) -> Result<Ensured, Error> {
+        let request = PlacementRequest {
+            event_id: &meeting.event_id.clone(),
+            organizer_id: &meeting.organizer_id.clone(),
+            kind: MeetingKind::Call,
+            prefer: None,
+        };
+        let (meeting, server) = self.pinned_or_moved(meeting, &request).await?;
+        let query = params::call_create(&meeting);
+        self.create(meeting, server, &query, &[]).await
+    }
+
+    /// The meeting's server, or a new one (same meetingID and passwords) when its server was
+    /// disabled or removed.
+    async fn pinned_or_moved(
+        &self,
+        meeting: Meeting,
+        request: &PlacementRequest<'_>,
+    ) -> Result<(Meeting, Arc<FleetServer>), Error> {
+        if let Some(server) = self.fleet.get(&meeting.server_id)
+            && server.keeps_meetings()
+        {
+            return Ok((meeting, server));
+        }
+        let rooms = match request.kind {
+            MeetingKind::Room => self.store.event_rooms_per_server(request.event_id).await?,
+            MeetingKind::Call => HashMap::new(),
+        };
+        let server = self
+            .fleet
+            .place(request, &rooms)
+            .ok_or(Error::BbbFailed(Failure::NoServer))?;
+        self.store.repin(&meeting.id, &server.spec.id).await?;
+        tracing::info!(meeting = %meeting.id, from = %meeting.server_id, to = %server.spec.id, "moved a meeting off a disabled server");
+        let moved = Meeting {
+            server_id: server.spec.id.clone(),
+            ..meeting
+        };
+        Ok((moved, server))
+    }
+
+    async fn create(
+        &self,
+        meeting: Meeting,
+        server: Arc<FleetServer>,
+        query: &crate::bbb::Query,
+        presentation: &[String],
+    ) -> Result<Ensured, Error> {
+        match self.bbb.create(&server.endpoint, query, presentation).await {
+            Ok(created) => Ok(Ensured {
+                meeting,
+                server,
+                create_time: created.create_time,
+            }),
+            Err(error) => {
+                tracing::warn!(server = %server.spec.id, meeting = %meeting.id, error = %error, kind = error.kind(), "BBB create failed");
+                Err(Error::BbbFailed(Failure::Bbb {
+                    server: server.spec.id.clone(),
+                    error,
+                }))
+            }
+        }
+    }
+}
+
+async fn within<T>(
+    budget: Duration,
+    work: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::time::timeout(budget, work)
+        .await
+        .unwrap_or(Err(Error::BbbFailed(Failure::Deadline)))
+}

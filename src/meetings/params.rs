@@ -1,0 +1,289 @@
+//! The BBB parameters of eventyay's meetings: what the original module sent on create and
+//! join, with its bugs fixed (role instead of passwords in join URLs, createTime binding,
+//! control characters stripped from names).
+
+use super::{Permissions, RoomSettings, User};
+use crate::{bbb::Query, store::Meeting};
+
+const SOURCE: &str = "eventyay";
+
+/// The query of `create` for a room's meeting. Settings that shape the meeting only take effect
+/// when it starts: BBB ignores everything but the passwords on a duplicate create.
+pub fn room_create(meeting: &Meeting, room_name: &str, settings: &RoomSettings) -> Query {
+    let name = room_name.trim();
+    let mut q = Query::new();
+    q.push("name", if name.is_empty() { "Meeting" } else { name })
+        .push("meetingID", &meeting.bbb_meeting_id)
+        .push("attendeePW", &meeting.attendee_pw)
+        .push("moderatorPW", &meeting.moderator_pw)
+        .push_bool("record", settings.record)
+        // BBB 3.0 refuses the embedded client's requests without a session cookie otherwise.
+        .push_bool("allowRequestsWithoutSession", true)
+        .push("meta_Source", SOURCE)
+        .push("meta_Event", &meeting.event_id)
+        .push("meta_Room", meeting.room_id.as_deref().unwrap_or_default())
+        .push_bool("muteOnStart", settings.mute_on_start)
+        .push_bool(
+            "lockSettingsDisablePrivateChat",
+            settings.disable_private_chat.unwrap_or(true),
+        )
+        .push_bool("lockSettingsDisableCam", settings.disable_cam)
+        .push_bool("lockSettingsDisablePublicChat", settings.disable_chat);
+    if !settings.voice_bridge.is_empty() {
+        q.push("voiceBridge", &settings.voice_bridge);
+    }
+    q.push("guestPolicy", guest_policy(settings));
+    q
+}
+
+fn guest_policy(settings: &RoomSettings) -> &'static str {
+    if settings.waiting_room {
+        "ASK_MODERATOR"
+    } else {
+        "ALWAYS_ACCEPT"
+    }
+}
+
+/// The query of a room's join URL.
+pub fn room_join(
+    meeting: &Meeting,
+    create_time: u64,
+    user: &User,
+    permissions: Permissions,
+    settings: &RoomSettings,
+    domain: &str,
+) -> Query {
+    let moderator = permissions.moderate;
+    let mut q = join_base(meeting, create_time, user, moderator);
+    q.push_bool("guest", !moderator && settings.waiting_room);
+    push_style(&mut q, domain);
+    q.push("userdata-bbb_show_public_chat_on_login", "false")
+        .push("userdata-bbb_skip_check_audio", "true")
+        .push_bool("userdata-bbb_listen_only_mode", !settings.auto_microphone);
+    if settings.auto_camera {
+        q.push("userdata-bbb_auto_share_webcam", "true")
+            .push("userdata-bbb_skip_video_preview", "true");
+    }
+    if settings.hide_presentation {
+        q.push("userdata-bbb_hide_presentation_on_join", "true");
+    }
+    q
+}
+
+/// The query of `create` for a private call: never recorded, private chat locked.
+pub fn call_create(meeting: &Meeting) -> Query {
+    Query::new()
+        .with("name", "Call")
+        .with("meetingID", &meeting.bbb_meeting_id)
+        .with("attendeePW", &meeting.attendee_pw)
+        .with("moderatorPW", &meeting.moderator_pw)
+        .with("record", "false")
+        .with("allowRequestsWithoutSession", "true")
+        .with("meta_Source", SOURCE)
+        .with("meta_Event", &meeting.event_id)
+        .with("meta_Call", &meeting.id)
+        .with("lockSettingsDisablePrivateChat", "true")
+        .with("guestPolicy", "ALWAYS_ACCEPT")
+}
+
+/// The query of a call's join URL: everyone in a private call moderates.
+pub fn call_join(meeting: &Meeting, create_time: u64, user: &User, domain: &str) -> Query {
+    let mut q = join_base(meeting, create_time, user, true);
+    push_style(&mut q, domain);
+    q.push("userdata-bbb_show_public_chat_on_login", "false")
+        .push("userdata-bbb_auto_share_webcam", "true")
+        .push("userdata-bbb_skip_check_audio", "true")
+        // Listen-only makes no sense in a call between a few people.
+        .push("userdata-bbb_listen_only_mode", "false")
+        // Calls rarely have a presentation: give the cameras the room.
+        .push("userdata-bbb_auto_swap_layout", "true");
+    q
+}
+
+fn join_base(meeting: &Meeting, create_time: u64, user: &User, moderator: bool) -> Query {
+    let mut q = Query::new();
+    q.push("meetingID", &meeting.bbb_meeting_id)
+        .push("fullName", full_name(&user.display_name))
+        .push("userID", &user.id)
+        // A role, not a password: the URL then holds no secret that outlives the meeting.
+        .push("role", if moderator { "MODERATOR" } else { "VIEWER" })
+        // Binds the URL to this meeting: after an end and a fresh create it stops working.
+        .push("createTime", create_time.to_string());
+    if !user.avatar_url.is_empty() {
+        q.push("avatarURL", &user.avatar_url);
+    }
+    q
+}
+
+/// The BBB client's style sheet, served by eventyay at `/_bbb.css`. BBB fetches it itself, so
+/// a local development domain would only produce errors in its log.
+fn push_style(q: &mut Query, domain: &str) {
+    let domain = domain.trim();
+    let local = domain.is_empty()
+        || ["localhost", "127.0.0.1", ".local", ".test"]
+            .iter()
+            .any(|l| domain.contains(l));
+    if !local {
+        q.push(
+            "userdata-bbb_custom_style_url",
+            format!("https://{domain}/_bbb.css"),
+        );
+    }
+}
+
+/// The display name as BBB should show it: control characters (which BBB rejects) removed and
+/// whitespace trimmed.
+pub fn full_name(display_name: &str) -> String {
+    display_name
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bbb::query;
+
+    fn meeting(room: Option<&str>) -> Meeting {
+        Meeting {
+            id: "0b9d3c1e-8f7a-4a51-9d6b-2f0c1e4a7b99".into(),
+            event_id: "12".into(),
+            organizer_id: "3".into(),
+            room_id: room.map(str::to_owned),
+            bbb_meeting_id: "mtg-abc".into(),
+            attendee_pw: "apw".into(),
+            moderator_pw: "mpw".into(),
+            server_id: "bbb-1".into(),
+        }
+    }
+
+    fn user() -> User {
+        User {
+            id: "u-1".into(),
+            display_name: "  Ada\u{7}\nLovelace ".into(),
+            avatar_url: "https://cdn.example.org/a.png".into(),
+        }
+    }
+
+    fn params(q: &Query) -> Vec<(String, String)> {
+        query::parse(q.as_str())
+    }
+
+    fn get<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
+        p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn room_create_carries_the_original_parameters() {
+        let settings = RoomSettings {
+            record: true,
+            waiting_room: true,
+            mute_on_start: true,
+            disable_cam: true,
+            voice_bridge: "70757".into(),
+            ..RoomSettings::default()
+        };
+        let p = params(&room_create(&meeting(Some("r-9")), " ", &settings));
+        for (k, v) in [
+            ("name", "Meeting"),
+            ("meetingID", "mtg-abc"),
+            ("attendeePW", "apw"),
+            ("moderatorPW", "mpw"),
+            ("record", "true"),
+            ("meta_Source", "eventyay"),
+            ("meta_Event", "12"),
+            ("meta_Room", "r-9"),
+            ("muteOnStart", "true"),
+            ("lockSettingsDisablePrivateChat", "true"),
+            ("lockSettingsDisableCam", "true"),
+            ("lockSettingsDisablePublicChat", "false"),
+            ("voiceBridge", "70757"),
+            ("guestPolicy", "ASK_MODERATOR"),
+        ] {
+            assert_eq!(get(&p, k), Some(v), "{k}");
+        }
+        let open = RoomSettings {
+            disable_private_chat: Some(false),
+            ..RoomSettings::default()
+        };
+        let p = params(&room_create(&meeting(Some("r")), "Main Stage", &open));
+        assert_eq!(get(&p, "name"), Some("Main Stage"));
+        assert_eq!(get(&p, "lockSettingsDisablePrivateChat"), Some("false"));
+        assert_eq!(get(&p, "guestPolicy"), Some("ALWAYS_ACCEPT"));
+        assert_eq!(get(&p, "voiceBridge"), None);
+    }
+
+    #[test]
+    fn room_join_for_attendees_and_moderators() {
+        let settings = RoomSettings {
+            waiting_room: true,
+            auto_camera: true,
+            hide_presentation: true,
+            ..RoomSettings::default()
+        };
+        let viewer = Permissions {
+            join: true,
+            moderate: false,
+            recordings: false,
+        };
+        let p = params(&room_join(
+            &meeting(Some("r")),
+            1700000000123,
+            &user(),
+            viewer,
+            &settings,
+            "ev.example.org",
+        ));
+        for (k, v) in [
+            ("meetingID", "mtg-abc"),
+            ("fullName", "AdaLovelace"),
+            ("userID", "u-1"),
+            ("role", "VIEWER"),
+            ("createTime", "1700000000123"),
+            ("avatarURL", "https://cdn.example.org/a.png"),
+            ("guest", "true"),
+            (
+                "userdata-bbb_custom_style_url",
+                "https://ev.example.org/_bbb.css",
+            ),
+            ("userdata-bbb_listen_only_mode", "true"),
+            ("userdata-bbb_auto_share_webcam", "true"),
+            ("userdata-bbb_skip_video_preview", "true"),
+            ("userdata-bbb_hide_presentation_on_join", "true"),
+        ] {
+            assert_eq!(get(&p, k), Some(v), "{k}");
+        }
+        assert_eq!(get(&p, "password"), None, "no password in join URLs");
+
+        let moderator = Permissions {
+            join: true,
+            moderate: true,
+            recordings: false,
+        };
+        let p = params(&room_join(
+            &meeting(Some("r")),
+            1,
+            &user(),
+            moderator,
+            &settings,
+            "localhost:8000",
+        ));
+        assert_eq!(get(&p, "role"), Some("MODERATOR"));
+        assert_eq!(get(&p, "guest"), Some("false"));
+        assert_eq!(get(&p, "userdata-bbb_custom_style_url"), None);
+    }
+
+    #[test]
+    fn calls_are_unrecorded_and_everyone_moderates() {
+        let m = meeting(None);
+        let p = params(&call_create(&m));
+        assert_eq!(get(&p, "record"), Some("false"));
+        assert_eq!(get(&p, "meta_Call"), Some(m.id.as_str()));
+        let p = params(&call_join(&m, 5, &user(), "ev.example.org"));
+        assert_eq!(get(&p, "role"), Some("MODERATOR"));
+        assert_eq!(get(&p, "userdata-bbb_listen_only_mode"), Some("false"));
+    }
+}

@@ -1,0 +1,208 @@
+//! A room's recordings: asked in parallel of every server that ever hosted its meeting,
+//! merged by record id, newest first. Servers that fail are named, not hidden.
+
+use crate::{
+    bbb::{BbbClient, Recording},
+    fleet::Fleet,
+    meetings::{Error, Failure, Permissions},
+    store::Store,
+};
+use std::{collections::HashMap, sync::Arc, time::Duration};
+use tokio::task::JoinSet;
+
+/// One recording as the backend shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordingView {
+    pub record_id: String,
+    /// Epoch milliseconds.
+    pub start: Option<u64>,
+    pub end: Option<u64>,
+    pub participants: u32,
+    pub state: String,
+    pub url: String,
+    pub url_video: String,
+    pub url_screenshare: String,
+    pub url_notes: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordingList {
+    pub recordings: Vec<RecordingView>,
+    /// Servers that hosted the room but could not be asked.
+    pub unreachable_servers: Vec<String>,
+}
+
+pub struct Recordings {
+    store: Store,
+    fleet: Arc<Fleet>,
+    bbb: BbbClient,
+}
+
+impl Recordings {
+    pub fn new(store: Store, fleet: Arc<Fleet>, bbb: BbbClient) -> Self {
+        Self { store, fleet, bbb }
+    }
+
+    /// Each server gets the same deadline and they run side by side, so one hung server costs
+    /// the call at most that deadline.
+    pub async fn list(
+        &self,
+        event_id: &str,
+        room_id: &str,
+        permissions: Permissions,
+        budget: Duration,
+    ) -> Result<RecordingList, Error> {
+        if !permissions.recordings {
+            return Err(Error::Denied);
+        }
+        let Some(meeting) = self.store.room_meeting(event_id, room_id).await? else {
+            return Ok(RecordingList::default());
+        };
+        let hosts = self.store.hosts(&meeting.id).await?;
+        let per_server = budget.min(self.bbb.timeouts().recordings);
+        let mut asks = JoinSet::new();
+        let mut unreachable = Vec::new();
+        for host in hosts {
+            let Some(server) = self.fleet.get(&host) else {
+                // Removed from the registry: nothing to ask it with.
+                unreachable.push(host);
+                continue;
+            };
+            let bbb = self.bbb.clone();
+            let meeting_id = meeting.bbb_meeting_id.clone();
+            asks.spawn(async move {
+                let ids = [meeting_id.as_str()];
+                let ask = bbb.get_recordings(&server.endpoint, &ids);
+                let result = tokio::time::timeout(per_server, ask).await;
+                (server, result)
+            });
+        }
+        let asked = asks.len() + unreachable.len();
+        let mut merged: HashMap<String, RecordingView> = HashMap::new();
+        while let Some(joined) = asks.join_next().await {
+            let Ok((server, result)) = joined else {
+                continue;
+            };
+            match result {
+                Ok(Ok(recordings)) => {
+                    for r in recordings {
+                        merge(&mut merged, r, server.endpoint.host());
+                    }
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(server = %server.spec.id, %error, "getRecordings failed");
+                    unreachable.push(server.spec.id.clone());
+                }
+                Err(_) => {
+                    tracing::warn!(server = %server.spec.id, "getRecordings timed out");
+                    unreachable.push(server.spec.id.clone());
+                }
+            }
+        }
+        if asked > 0 && unreachable.len() == asked {
+            return Err(Error::BbbFailed(Failure::NoServer));
+        }
+        let mut recordings: Vec<_> = merged.into_values().collect();
+        recordings.sort_by(|a, b| {
+            b.start
+                .cmp(&a.start)
+                .then_with(|| a.record_id.cmp(&b.record_id))
+        });
+        unreachable.sort();
+        Ok(RecordingList {
+            recordings,
+            unreachable_servers: unreachable,
+        })
+    }
+}
+
+/// Folds one BBB recording into the view of its record id: some servers and proxies send one
+/// `<recording>` per format.
+fn merge(merged: &mut HashMap<String, RecordingView>, r: Recording, host: &str) {
+    let view = merged
+        .entry(r.record_id.clone())
+        .or_insert_with(|| RecordingView {
+            record_id: r.record_id.clone(),
+            ..RecordingView::default()
+        });
+    view.start = view.start.or(r.start_time);
+    view.end = view.end.or(r.end_time);
+    view.participants = view.participants.max(r.participants);
+    if !r.state.is_empty() {
+        view.state = r.state;
+    }
+    for format in r.formats {
+        let slot = match format.kind.as_str() {
+            "presentation" => &mut view.url,
+            "video" | "Video" => &mut view.url_video,
+            "screenshare" => &mut view.url_screenshare,
+            "notes" => &mut view.url_notes,
+            _ => continue,
+        };
+        // Some BBB versions emit `https:///playback/…` for the video format: the host is
+        // missing, and it is the server we asked.
+        *slot = format.url.replacen(":///", &format!("://{host}/"), 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bbb::PlaybackFormat;
+
+    fn rec(id: &str, start: u64, formats: &[(&str, &str)]) -> Recording {
+        Recording {
+            record_id: id.into(),
+            meeting_id: "m".into(),
+            internal_meeting_id: id.into(),
+            name: "n".into(),
+            state: "published".into(),
+            published: true,
+            start_time: Some(start),
+            end_time: Some(start + 1000),
+            participants: 3,
+            formats: formats
+                .iter()
+                .map(|(k, u)| PlaybackFormat {
+                    kind: (*k).into(),
+                    url: (*u).into(),
+                    length_minutes: 1,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn formats_merge_by_record_id_and_video_urls_get_their_host() {
+        let mut merged = HashMap::new();
+        merge(
+            &mut merged,
+            rec("a", 1, &[("presentation", "https://h/p/a")]),
+            "bbb1.example.org",
+        );
+        merge(
+            &mut merged,
+            rec("a", 1, &[("Video", "https:///playback/video/a/")]),
+            "bbb1.example.org",
+        );
+        merge(
+            &mut merged,
+            rec(
+                "a",
+                1,
+                &[
+                    ("notes", "https://h/n/a"),
+                    ("screenshare", "https://h/s/a"),
+                    ("podcast", "x"),
+                ],
+            ),
+            "h",
+        );
+        let a = &merged["a"];
+        assert_eq!(a.url, "https://h/p/a");
+        assert_eq!(a.url_video, "https://bbb1.example.org/playback/video/a/");
+        assert_eq!(a.url_notes, "https://h/n/a");
+        assert_eq!(a.url_screenshare, "https://h/s/a");
+        assert_eq!(merged.len(), 1);
+    }
+}

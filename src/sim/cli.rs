@@ -1,0 +1,145 @@
+//! `eventyay-bbb sim`: emulated BBB servers from the command line, until SIGINT or SIGTERM.
+
+use super::{SimConfig, SimServer};
+use crate::{bbb::checksum::ChecksumAlgorithm, secret::Secret};
+use std::{error::Error, io, net::SocketAddr, time::Duration};
+
+/// Run emulated BigBlueButton servers on 127.0.0.1 (one per secret) until stopped.
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// Address of the first server (loopback only); the next servers take the following ports.
+    /// Port 0 gives every server a free port of its own.
+    #[arg(long, env = "EVENTYAY_BBB_SIM_LISTEN", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+
+    /// Shared secret of each server, comma-separated: one emulated server per secret.
+    #[arg(
+        long,
+        env = "EVENTYAY_BBB_SIM_SECRET",
+        hide_env_values = true,
+        required = true,
+        value_delimiter = ',',
+        value_parser = parse_secret
+    )]
+    secret: Vec<Secret>,
+
+    /// Checksum algorithms the servers accept.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "sha1,sha256,sha384,sha512"
+    )]
+    checksums: Vec<ChecksumAlgorithm>,
+
+    /// How long an ended recorded meeting stays `processing` before it is `published`
+    /// (e.g. 500ms, 5s, 1m).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    publish_delay: Duration,
+
+    /// Delay added to every API answer (e.g. 20ms).
+    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    latency: Duration,
+}
+
+fn parse_secret(value: &str) -> Result<Secret, String> {
+    // An empty secret would turn BBB's checksum check off; an emulator must not teach that.
+    if value.is_empty() {
+        return Err("a secret must not be empty".to_owned());
+    }
+    Ok(Secret::new(value))
+}
+
+/// `500ms`, `2s`, `1m`, or a bare number of milliseconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("{text:?} is not a duration like 500ms, 2s or 1m");
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().map_err(|_| invalid())?;
+    let unit_ms = match unit {
+        "" | "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        _ => return Err(invalid()),
+    };
+    number
+        .checked_mul(unit_ms)
+        .map(Duration::from_millis)
+        .ok_or_else(invalid)
+}
+
+pub async fn run(args: SimArgs) -> Result<(), Box<dyn Error>> {
+    let total = args.secret.len();
+    let algorithms = args
+        .checksums
+        .iter()
+        .map(|a| a.name())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut servers = Vec::with_capacity(total);
+    for (index, secret) in args.secret.into_iter().enumerate() {
+        let mut listen = args.listen;
+        if listen.port() != 0 {
+            let port = u16::try_from(usize::from(listen.port()) + index)
+                .map_err(|_| format!("server {} would need a port above 65535", index + 1))?;
+            listen.set_port(port);
+        }
+        let config = SimConfig {
+            listen,
+            secret,
+            checksums: args.checksums.clone(),
+            publish_delay: args.publish_delay,
+            latency: args.latency,
+        };
+        let server = SimServer::start(config).await.map_err(|err| {
+            format!(
+                "cannot start emulated BBB server {} on {listen}: {err}",
+                index + 1
+            )
+        })?;
+        println!(
+            "sim {}/{total}: BBB API at {}api/ (checksums {algorithms})",
+            index + 1,
+            server.base_url()
+        );
+        servers.push(server);
+    }
+    stop_signal().await?;
+    for server in servers {
+        server.shutdown().await;
+    }
+    Ok(())
+}
+
+async fn stop_signal() -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => interrupted,
+            _ = terminate.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_the_documented_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("20"), Ok(Duration::from_millis(20)));
+        for bad in ["", "s", "1h", "-1s", "1.5s", "99999999999999999999m"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The tables, as sea-orm entities. Times are epoch milliseconds; id lists are comma-joined
+//! (ids never contain commas: see `api::validate`).
+
+pub mod server {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "servers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub url: String,
+        pub secret: String,
+        pub checksum: String,
+        pub state: String,
+        pub rooms_only: bool,
+        pub events: String,
+        pub organizers: String,
+        pub weight: f64,
+        pub max_meetings: i64,
+        pub max_participants: i64,
+        /// Listed in the servers file at the last start: leaving the file disables it.
+        pub from_file: bool,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod meeting {
+    use sea_orm::entity::prelude::*;
+
+    /// A room's meeting (`room_id` set) or a private call (`room_id` null). Its BBB identity —
+    /// meetingID and passwords — never changes, whichever server hosts it.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "meetings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub event_id: String,
+        pub organizer_id: String,
+        pub room_id: Option<String>,
+        pub bbb_meeting_id: String,
+        pub attendee_pw: String,
+        pub moderator_pw: String,
+        pub server_id: String,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod call_member {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "call_members")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub meeting_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub member_id: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod hosting {
+    use sea_orm::entity::prelude::*;
+
+    /// Every server that ever hosted a meeting: recordings stay on the server that made them.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "meeting_hosts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub meeting_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub server_id: String,
+        pub first_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,125 @@
+//! Schema migrations, written once for SQLite and PostgreSQL alike.
+
+use sea_orm_migration::{prelude::*, schema::*};
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(Initial)]
+    }
+}
+
+struct Initial;
+
+impl MigrationName for Initial {
+    fn name(&self) -> &str {
+        "m0001_initial"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Initial {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("servers")
+                    .col(string_len("id", 128).primary_key())
+                    .col(text("url"))
+                    .col(text("secret"))
+                    .col(string_len("checksum", 16))
+                    .col(string_len("state", 16))
+                    .col(boolean("rooms_only"))
+                    .col(text("events"))
+                    .col(text("organizers"))
+                    .col(double("weight"))
+                    .col(big_integer("max_meetings"))
+                    .col(big_integer("max_participants"))
+                    .col(boolean("from_file"))
+                    .col(big_integer("created_at"))
+                    .col(big_integer("updated_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("meetings")
+                    .col(string_len("id", 64).primary_key())
+                    .col(string_len("event_id", 128))
+                    .col(string_len("organizer_id", 128))
+                    .col(string_len_null("room_id", 128))
+                    .col(string_len_uniq("bbb_meeting_id", 64))
+                    .col(string_len("attendee_pw", 64))
+                    .col(string_len("moderator_pw", 64))
+                    .col(string_len("server_id", 128))
+                    .col(big_integer("created_at"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("meetings", "server_id")
+                            .to("servers", "id")
+                            .on_delete(ForeignKeyAction::Restrict),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // One meeting per room. Calls have no room, and NULLs never collide.
+        manager
+            .create_index(
+                Index::create()
+                    .name("meetings_room")
+                    .table("meetings")
+                    .col("event_id")
+                    .col("room_id")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        // Placement spreads an event's rooms: it counts them per server.
+        manager
+            .create_index(
+                Index::create()
+                    .name("meetings_server")
+                    .table("meetings")
+                    .col("server_id")
+                    .col("event_id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("call_members")
+                    .col(string_len("meeting_id", 64))
+                    .col(string_len("member_id", 128))
+                    .primary_key(Index::create().col("meeting_id").col("member_id"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("call_members", "meeting_id")
+                            .to("meetings", "id")
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("meeting_hosts")
+                    .col(string_len("meeting_id", 64))
+                    .col(string_len("server_id", 128))
+                    .col(big_integer("first_at"))
+                    .primary_key(Index::create().col("meeting_id").col("server_id"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("meeting_hosts", "meeting_id")
+                            .to("meetings", "id")
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+}

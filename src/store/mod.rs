@@ -1,0 +1,414 @@
+//! Persistence: servers, meetings, call members and hosting history, through sea-orm on SQLite
+//! (default) or PostgreSQL. Nothing above this module sees SQL or sea-orm types.
+
+mod entities;
+mod migrations;
+
+use crate::{bbb::ChecksumAlgorithm, secret::Secret};
+use entities::{call_member, hosting, meeting, server};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait, sea_query::OnConflict,
+};
+use sea_orm_migration::MigratorTrait;
+use std::{collections::HashMap, str::FromStr, time::Duration};
+
+/// The database could not be reached or refused the statement. Callers answer UNAVAILABLE:
+/// the details go to the log, never to a client.
+#[derive(Debug, thiserror::Error)]
+#[error("database unavailable")]
+pub struct StoreError(#[source] pub DbErr);
+
+impl From<DbErr> for StoreError {
+    fn from(err: DbErr) -> Self {
+        Self(err)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Whether a server takes meetings. `Cordoned` keeps its running meetings but takes no new
+/// ones; `Disabled` takes nothing, and its meetings move on their next join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ServerState {
+    #[default]
+    Enabled,
+    Cordoned,
+    Disabled,
+}
+
+impl ServerState {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Cordoned => "cordoned",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+impl FromStr for ServerState {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "enabled" => Ok(Self::Enabled),
+            "cordoned" => Ok(Self::Cordoned),
+            "disabled" => Ok(Self::Disabled),
+            other => Err(format!(
+                "unknown server state {other:?} (expected enabled, cordoned or disabled)"
+            )),
+        }
+    }
+}
+
+/// A BBB server of the fleet, as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Server {
+    pub id: String,
+    pub url: String,
+    pub secret: Secret,
+    pub checksum: ChecksumAlgorithm,
+    pub state: ServerState,
+    /// Never hosts private calls.
+    pub rooms_only: bool,
+    /// Reserved for these events (with `organizers`: for these events or organizers).
+    pub events: Vec<String>,
+    pub organizers: Vec<String>,
+    /// Relative capacity.
+    pub weight: f64,
+    /// Hard caps; 0 means none.
+    pub max_meetings: u32,
+    pub max_participants: u32,
+}
+
+/// A room's meeting or a private call: its BBB identity and where it lives now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meeting {
+    pub id: String,
+    pub event_id: String,
+    pub organizer_id: String,
+    pub room_id: Option<String>,
+    pub bbb_meeting_id: String,
+    pub attendee_pw: String,
+    pub moderator_pw: String,
+    pub server_id: String,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+fn split_ids(joined: &str) -> Vec<String> {
+    joined
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path?mode=rwc`, `sqlite::memory:`, `postgres://…`).
+    /// SQLite runs in WAL mode so readers never wait for the writer.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .connect_timeout(Duration::from_secs(3))
+            .acquire_timeout(Duration::from_secs(2))
+            .sqlx_logging(false);
+        if url.starts_with("sqlite:") && !url.contains(":memory:") {
+            options.max_connections(8).min_connections(1);
+        }
+        let db = Database::connect(options).await?;
+        if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+            for pragma in [
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA synchronous=NORMAL",
+                "PRAGMA foreign_keys=ON",
+                "PRAGMA busy_timeout=5000",
+            ] {
+                db.execute_unprepared(pragma).await?;
+            }
+        }
+        Ok(Self { db })
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<()> {
+        migrations::Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    /// A cheap round trip, for readiness.
+    pub async fn ping(&self) -> Result<()> {
+        self.db.ping().await?;
+        Ok(())
+    }
+
+    pub async fn servers(&self) -> Result<Vec<Server>> {
+        let rows = server::Entity::find().all(&self.db).await?;
+        Ok(rows.into_iter().filter_map(server_from_row).collect())
+    }
+
+    /// Makes the servers file the truth for every server it lists, and disables (never
+    /// deletes: their history keeps recordings findable) servers that left it.
+    pub async fn sync_file_servers(&self, listed: &[Server]) -> Result<()> {
+        let now = now_ms();
+        let tx = self.db.begin().await?;
+        for s in listed {
+            let row = server::ActiveModel {
+                id: Set(s.id.clone()),
+                url: Set(s.url.clone()),
+                secret: Set(s.secret.expose().to_owned()),
+                checksum: Set(s.checksum.name().to_owned()),
+                state: Set(s.state.name().to_owned()),
+                rooms_only: Set(s.rooms_only),
+                events: Set(s.events.join(",")),
+                organizers: Set(s.organizers.join(",")),
+                weight: Set(s.weight),
+                max_meetings: Set(s.max_meetings.into()),
+                max_participants: Set(s.max_participants.into()),
+                from_file: Set(true),
+                created_at: Set(now),
+                updated_at: Set(now),
+            };
+            server::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::column(server::Column::Id)
+                        .update_columns([
+                            server::Column::Url,
+                            server::Column::Secret,
+                            server::Column::Checksum,
+                            server::Column::State,
+                            server::Column::RoomsOnly,
+                            server::Column::Events,
+                            server::Column::Organizers,
+                            server::Column::Weight,
+                            server::Column::MaxMeetings,
+                            server::Column::MaxParticipants,
+                            server::Column::FromFile,
+                            server::Column::UpdatedAt,
+                        ])
+                        .to_owned(),
+                )
+                .exec(&tx)
+                .await?;
+        }
+        let ids: Vec<&str> = listed.iter().map(|s| s.id.as_str()).collect();
+        server::Entity::update_many()
+            .col_expr(
+                server::Column::State,
+                sea_orm::sea_query::Expr::value(ServerState::Disabled.name()),
+            )
+            .col_expr(
+                server::Column::FromFile,
+                sea_orm::sea_query::Expr::value(false),
+            )
+            .col_expr(
+                server::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(server::Column::FromFile.eq(true))
+            .filter(server::Column::Id.is_not_in(ids))
+            .exec(&tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn room_meeting(&self, event_id: &str, room_id: &str) -> Result<Option<Meeting>> {
+        let row = meeting::Entity::find()
+            .filter(meeting::Column::EventId.eq(event_id))
+            .filter(meeting::Column::RoomId.eq(room_id))
+            .one(&self.db)
+            .await?;
+        Ok(row.map(meeting_from_row))
+    }
+
+    /// Inserts a room's meeting unless the room already has one, and returns the room's
+    /// meeting either way: concurrent first joins all end up with the same row.
+    pub async fn insert_room_meeting(&self, new: &Meeting) -> Result<Meeting> {
+        let room_id = new.room_id.as_deref().unwrap_or_default();
+        let tx = self.db.begin().await?;
+        let inserted = meeting::Entity::insert(meeting_row(new))
+            .on_conflict_do_nothing_on([meeting::Column::EventId, meeting::Column::RoomId])
+            .exec(&tx)
+            .await?;
+        if matches!(inserted, sea_orm::TryInsertResult::Inserted(_)) {
+            insert_host(&tx, &new.id, &new.server_id).await?;
+        }
+        let row = meeting::Entity::find()
+            .filter(meeting::Column::EventId.eq(&new.event_id))
+            .filter(meeting::Column::RoomId.eq(room_id))
+            .one(&tx)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("room meeting vanished".into()))?;
+        tx.commit().await?;
+        Ok(meeting_from_row(row))
+    }
+
+    /// Records a private call with its members, all or nothing.
+    pub async fn insert_call(&self, call: &Meeting, members: &[String]) -> Result<()> {
+        let tx = self.db.begin().await?;
+        meeting::Entity::insert(meeting_row(call)).exec(&tx).await?;
+        let rows = members.iter().map(|m| call_member::ActiveModel {
+            meeting_id: Set(call.id.clone()),
+            member_id: Set(m.clone()),
+        });
+        call_member::Entity::insert_many(rows)
+            .on_conflict_do_nothing()
+            .exec(&tx)
+            .await?;
+        insert_host(&tx, &call.id, &call.server_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The call, if it exists, belongs to `event_id` and `member_id` was invited. Every other
+    /// case is the same `None`, so callers cannot tell them apart.
+    pub async fn call_for_member(
+        &self,
+        event_id: &str,
+        call_id: &str,
+        member_id: &str,
+    ) -> Result<Option<Meeting>> {
+        let invited = call_member::Entity::find_by_id((call_id.to_owned(), member_id.to_owned()))
+            .select_only()
+            .column(call_member::Column::MeetingId)
+            .into_tuple::<String>()
+            .one(&self.db)
+            .await?
+            .is_some();
+        if !invited {
+            return Ok(None);
+        }
+        let row = meeting::Entity::find_by_id(call_id.to_owned())
+            .filter(meeting::Column::EventId.eq(event_id))
+            .filter(meeting::Column::RoomId.is_null())
+            .one(&self.db)
+            .await?;
+        Ok(row.map(meeting_from_row))
+    }
+
+    /// Moves a meeting to another server (same identity) and remembers the new host.
+    pub async fn repin(&self, meeting_id: &str, server_id: &str) -> Result<()> {
+        let tx = self.db.begin().await?;
+        meeting::Entity::update_many()
+            .col_expr(
+                meeting::Column::ServerId,
+                sea_orm::sea_query::Expr::value(server_id),
+            )
+            .filter(meeting::Column::Id.eq(meeting_id))
+            .exec(&tx)
+            .await?;
+        insert_host(&tx, meeting_id, server_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every server that ever hosted the meeting.
+    pub async fn hosts(&self, meeting_id: &str) -> Result<Vec<String>> {
+        Ok(hosting::Entity::find()
+            .select_only()
+            .column(hosting::Column::ServerId)
+            .filter(hosting::Column::MeetingId.eq(meeting_id))
+            .into_tuple::<String>()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// How many rooms of `event_id` each server hosts.
+    pub async fn event_rooms_per_server(&self, event_id: &str) -> Result<HashMap<String, u64>> {
+        let rows: Vec<(String, i64)> = meeting::Entity::find()
+            .select_only()
+            .column(meeting::Column::ServerId)
+            .column_as(meeting::Column::Id.count(), "rooms")
+            .filter(meeting::Column::EventId.eq(event_id))
+            .filter(meeting::Column::RoomId.is_not_null())
+            .group_by(meeting::Column::ServerId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(server, n)| (server, n.max(0) as u64))
+            .collect())
+    }
+}
+
+async fn insert_host<C: ConnectionTrait>(db: &C, meeting_id: &str, server_id: &str) -> Result<()> {
+    hosting::Entity::insert(hosting::ActiveModel {
+        meeting_id: Set(meeting_id.to_owned()),
+        server_id: Set(server_id.to_owned()),
+        first_at: Set(now_ms()),
+    })
+    .on_conflict_do_nothing()
+    .exec(db)
+    .await?;
+    Ok(())
+}
+
+fn meeting_row(m: &Meeting) -> meeting::ActiveModel {
+    meeting::ActiveModel {
+        id: Set(m.id.clone()),
+        event_id: Set(m.event_id.clone()),
+        organizer_id: Set(m.organizer_id.clone()),
+        room_id: Set(m.room_id.clone()),
+        bbb_meeting_id: Set(m.bbb_meeting_id.clone()),
+        attendee_pw: Set(m.attendee_pw.clone()),
+        moderator_pw: Set(m.moderator_pw.clone()),
+        server_id: Set(m.server_id.clone()),
+        created_at: Set(now_ms()),
+    }
+}
+
+fn meeting_from_row(row: meeting::Model) -> Meeting {
+    Meeting {
+        id: row.id,
+        event_id: row.event_id,
+        organizer_id: row.organizer_id,
+        room_id: row.room_id,
+        bbb_meeting_id: row.bbb_meeting_id,
+        attendee_pw: row.attendee_pw,
+        moderator_pw: row.moderator_pw,
+        server_id: row.server_id,
+    }
+}
+
+/// Rows the code cannot read (edited by hand into nonsense) are skipped with a warning rather
+/// than taking the whole fleet down.
+fn server_from_row(row: server::Model) -> Option<Server> {
+    let checksum = row.checksum.parse().ok();
+    let state = row.state.parse().ok();
+    let (Some(checksum), Some(state)) = (checksum, state) else {
+        tracing::warn!(server = %row.id, "skipping a server row with an unknown checksum or state");
+        return None;
+    };
+    Some(Server {
+        checksum,
+        state,
+        rooms_only: row.rooms_only,
+        events: split_ids(&row.events),
+        organizers: split_ids(&row.organizers),
+        weight: row.weight,
+        max_meetings: row.max_meetings.clamp(0, u32::MAX.into()) as u32,
+        max_participants: row.max_participants.clamp(0, u32::MAX.into()) as u32,
+        secret: Secret::new(row.secret),
+        url: row.url,
+        id: row.id,
+    })
+}

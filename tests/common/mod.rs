@@ -1,0 +1,237 @@
+//! Black-box harness: a real service on 127.0.0.1 with emulated BBB servers behind it,
+//! configured the way an operator would (servers file, tokens), and a gRPC client.
+
+#![allow(dead_code)] // Each test binary uses a different part of the harness.
+
+use eventyay_bbb::{
+    app::Service,
+    config::ServeArgs,
+    proto::{self, bbb_service_client::BbbServiceClient},
+    sim::{SimConfig, SimServer},
+    store::Store,
+};
+use std::{path::PathBuf, time::Duration};
+use tonic::{Request, transport::Channel};
+
+pub const API_TOKEN: &str = "test-api-token-0123456789abcdef";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
+/// How one emulated server appears in the servers file.
+#[derive(Clone)]
+pub struct SimSpec {
+    pub id: &'static str,
+    pub extra: &'static str,
+    pub checksums: Vec<eventyay_bbb::bbb::ChecksumAlgorithm>,
+}
+
+impl SimSpec {
+    pub fn new(id: &'static str) -> Self {
+        Self {
+            id,
+            extra: "",
+            checksums: eventyay_bbb::bbb::ChecksumAlgorithm::ALL.to_vec(),
+        }
+    }
+    pub fn with(mut self, extra: &'static str) -> Self {
+        self.extra = extra;
+        self
+    }
+}
+
+pub struct TestApp {
+    pub service: Option<Service>,
+    pub sims: Vec<SimServer>,
+    pub dir: TempDir,
+    pub database_url: String,
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let p = std::env::temp_dir().join(format!("eventyay-bbb-test-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn secret_of(id: &str) -> String {
+    format!("sim-secret-{id}-do-not-leak-7f3a9c")
+}
+
+pub async fn spawn_app(specs: &[SimSpec]) -> TestApp {
+    spawn_app_with(specs, |_| {}).await
+}
+
+pub async fn spawn_app_with(specs: &[SimSpec], tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    let dir = TempDir::new();
+    let mut sims = Vec::new();
+    let mut file = String::new();
+    for spec in specs {
+        let mut config = SimConfig::new(secret_of(spec.id));
+        config.checksums = spec.checksums.clone();
+        let sim = SimServer::start(config).await.unwrap();
+        file.push_str(&format!(
+            "[[servers]]\nid = \"{}\"\nurl = \"{}\"\nsecret = \"{}\"\n{}\n\n",
+            spec.id,
+            sim.base_url(),
+            secret_of(spec.id),
+            spec.extra
+        ));
+        sims.push(sim);
+    }
+    let servers_file = dir.0.join("servers.toml");
+    std::fs::write(&servers_file, file).unwrap();
+    let database_url = format!("sqlite://{}?mode=rwc", dir.0.join("bbb.db").display());
+    let mut args = ServeArgs {
+        listen: Some("127.0.0.1:0".into()),
+        database_url: Some(database_url.clone()),
+        api_token: Some(format!("{API_TOKEN},second-{API_TOKEN}")),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        servers_file: Some(servers_file),
+        ensure_ttl: Some("300ms".into()),
+        create_timeout: Some("1s".into()),
+        connect_timeout: Some("500ms".into()),
+        recordings_timeout: Some("1s".into()),
+        ..ServeArgs::default()
+    };
+    tweak(&mut args);
+    let service = Service::start(args.load().unwrap()).await.unwrap();
+    TestApp {
+        service: Some(service),
+        sims,
+        dir,
+        database_url,
+    }
+}
+
+impl TestApp {
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.service.as_ref().unwrap().addr()
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    pub async fn client(&self) -> BbbServiceClient<Channel> {
+        BbbServiceClient::new(self.channel().await)
+    }
+
+    pub fn sim(&self, id: &str) -> &SimServer {
+        let i = ["bbb-1", "bbb-2", "bbb-3", "bbb-4", "bbb-5"]
+            .iter()
+            .position(|s| *s == id)
+            .unwrap();
+        &self.sims[i]
+    }
+
+    /// A second view of the service's database, for checking what was (not) written.
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.database_url).await.unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.service.take() {
+            s.stop().await;
+        }
+    }
+}
+
+pub fn authed<T>(message: T) -> Request<T> {
+    authed_with(message, API_TOKEN)
+}
+
+pub fn authed_with<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+pub fn user(id: &str, name: &str) -> Option<proto::User> {
+    Some(proto::User {
+        id: id.into(),
+        display_name: name.into(),
+        avatar_url: String::new(),
+    })
+}
+
+pub fn room_request(room: &str, user_id: &str, permissions: &[&str]) -> proto::RoomUrlRequest {
+    proto::RoomUrlRequest {
+        event_id: "ev-1".into(),
+        organizer_id: "org-1".into(),
+        room_id: room.into(),
+        room_name: "Main Stage".into(),
+        user: user(user_id, "Ada Lovelace"),
+        permissions: permissions.iter().map(|p| p.to_string()).collect(),
+        settings: Some(proto::RoomSettings::default()),
+        domain: "events.example.org".into(),
+    }
+}
+
+pub const JOIN: &[&str] = &["room:bbb.join"];
+pub const MODERATE: &[&str] = &["room:bbb.join", "room:bbb.moderate"];
+
+/// What a browser does with a join URL: one GET, no redirect followed. Returns the status and
+/// the redirect target or body.
+pub async fn open(url: &str) -> (u16, String) {
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    let location = answer
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    let body = answer.text().await.unwrap_or_default();
+    (status, location.unwrap_or(body))
+}
+
+/// A join URL works when the emulated BBB redirects the browser into the client.
+pub async fn assert_join_works(url: &str) {
+    let (status, target) = open(url).await;
+    assert_eq!(status, 302, "{url} -> {target}");
+    assert!(
+        target.contains("/html5client/join?sessionToken="),
+        "{url} -> {target}"
+    );
+}
+
+pub fn param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    eventyay_bbb::bbb::query::parse(query)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+}
+
+/// The wire reason and ErrorInfo code of a failed call.
+pub fn reason(status: &tonic::Status) -> (String, String) {
+    use tonic_types::StatusExt;
+    let info = status
+        .get_details_error_info()
+        .expect("ErrorInfo in the status details");
+    assert_eq!(info.domain, "eventyay.bbb.v1");
+    (
+        info.reason,
+        info.metadata.get("code").cloned().unwrap_or_default(),
+    )
+}

@@ -1,0 +1,755 @@
+//! BbbService end to end: a real service on 127.0.0.1, emulated BBB servers behind it, a gRPC
+//! client in front, configured only through the operator's settings.
+
+mod common;
+
+use common::*;
+use eventyay_bbb::{
+    bbb::ChecksumAlgorithm,
+    proto::{self, RoomSettings},
+    sim::Fault,
+};
+use std::{
+    collections::HashSet,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tonic::Code;
+
+#[tokio::test]
+async fn moderator_and_attendee_get_working_urls_for_one_meeting() {
+    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+    let mut client = app.client().await;
+
+    let moderator = client
+        .room_url(authed(room_request("room-1", "u-mod", MODERATE)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(moderator.moderator);
+    assert_eq!(param(&moderator.url, "role").as_deref(), Some("MODERATOR"));
+    assert_eq!(param(&moderator.url, "userID").as_deref(), Some("u-mod"));
+    assert_eq!(
+        param(&moderator.url, "fullName").as_deref(),
+        Some("Ada Lovelace")
+    );
+    assert_eq!(
+        param(&moderator.url, "password"),
+        None,
+        "join URLs carry a role, not a password"
+    );
+    assert_join_works(&moderator.url).await;
+
+    let attendee = client
+        .room_url(authed(room_request("room-1", "u-att", JOIN)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!attendee.moderator);
+    assert_eq!(param(&attendee.url, "role").as_deref(), Some("VIEWER"));
+    assert_eq!(
+        attendee.meeting_id, moderator.meeting_id,
+        "one meeting per room"
+    );
+    assert_eq!(attendee.server_id, "bbb-1");
+    assert_join_works(&attendee.url).await;
+
+    let meetings = app.sim("bbb-1").meetings();
+    assert_eq!(meetings.len(), 1);
+    let m = &meetings[0];
+    assert_eq!(m.meeting_id, moderator.meeting_id);
+    assert_eq!((m.participants, m.moderators), (2, 1));
+    assert_eq!(
+        param(&attendee.url, "createTime"),
+        Some(m.create_time.to_string())
+    );
+    assert_eq!(m.name, "Main Stage");
+    for (k, v) in [
+        ("source", "eventyay"),
+        ("event", "ev-1"),
+        ("room", "room-1"),
+    ] {
+        assert!(
+            m.metadata.contains(&(k.to_owned(), v.to_owned())),
+            "{:?}",
+            m.metadata
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn room_settings_shape_the_meeting_and_the_join() {
+    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+    let mut client = app.client().await;
+    let mut request = room_request("styled", "u-1", JOIN);
+    request.room_name = String::new();
+    request.user.as_mut().unwrap().display_name = "Grace\u{0} Hopper\n".into();
+    request.user.as_mut().unwrap().avatar_url = "https://cdn.example.org/grace.png".into();
+    request.settings = Some(RoomSettings {
+        record: true,
+        waiting_room: true,
+        mute_on_start: true,
+        auto_camera: true,
+        voice_bridge: "71234".into(),
+        presentation_url: "https://cdn.example.org/deck.pdf".into(),
+        ..RoomSettings::default()
+    });
+    let url = client
+        .room_url(authed(request))
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    assert_eq!(param(&url, "guest").as_deref(), Some("true"));
+    assert_eq!(param(&url, "fullName").as_deref(), Some("Grace Hopper"));
+    assert_eq!(
+        param(&url, "avatarURL").as_deref(),
+        Some("https://cdn.example.org/grace.png")
+    );
+    assert_eq!(
+        param(&url, "userdata-bbb_auto_share_webcam").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        param(&url, "userdata-bbb_custom_style_url").as_deref(),
+        Some("https://events.example.org/_bbb.css")
+    );
+
+    let m = &app.sim("bbb-1").meetings()[0];
+    assert_eq!(m.name, "Meeting");
+    assert!(m.record);
+    assert_eq!(m.voice_bridge, "71234");
+    assert_eq!(m.guest_policy, "ASK_MODERATOR");
+    assert_eq!(
+        m.presentation_urls,
+        vec!["https://cdn.example.org/deck.pdf".to_owned()]
+    );
+    let create = |k: &str| {
+        m.create_params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(create("muteOnStart").as_deref(), Some("true"));
+    assert_eq!(
+        create("lockSettingsDisablePrivateChat").as_deref(),
+        Some("true")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn permission_and_profile_errors_are_typed() {
+    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+    let mut client = app.client().await;
+
+    let denied = client
+        .room_url(authed(room_request(
+            "r",
+            "u",
+            &["room:view", "something:else"],
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    assert_eq!(
+        reason(&denied),
+        (
+            "protocol.denied".into(),
+            "ERROR_CODE_PERMISSION_DENIED".into()
+        )
+    );
+
+    for blank in ["", "   ", "\u{1}\u{2}\t"] {
+        let mut request = room_request("r", "u", JOIN);
+        request.user.as_mut().unwrap().display_name = blank.into();
+        let err = client.room_url(authed(request)).await.unwrap_err();
+        assert_eq!(
+            reason(&err),
+            (
+                "bbb.join.missing_profile".into(),
+                "ERROR_CODE_MISSING_PROFILE".into()
+            )
+        );
+    }
+    assert!(app.sim("bbb-1").meetings().is_empty());
+    assert!(
+        app.store()
+            .await
+            .room_meeting("ev-1", "r")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_thousand_first_joins_make_one_meeting_and_a_thousand_working_urls() {
+    let app = spawn_app(&[SimSpec::new("bbb-1"), SimSpec::new("bbb-2")]).await;
+    let channel = app.channel().await;
+    let mut tasks = Vec::new();
+    for i in 0..1000 {
+        let mut client = proto::bbb_service_client::BbbServiceClient::new(channel.clone());
+        tasks.push(tokio::spawn(async move {
+            client
+                .room_url(authed(room_request("burst", &format!("u-{i}"), JOIN)))
+                .await
+                .map(|r| r.into_inner())
+        }));
+    }
+    let mut urls = Vec::new();
+    for t in tasks {
+        urls.push(t.await.unwrap().expect("every join gets a URL"));
+    }
+    let meetings: HashSet<_> = urls
+        .iter()
+        .map(|u| (u.server_id.clone(), u.meeting_id.clone()))
+        .collect();
+    assert_eq!(meetings.len(), 1);
+    let creates = app.sim("bbb-1").call_count("create") + app.sim("bbb-2").call_count("create");
+    assert!(creates <= 3, "{creates} creates for one burst");
+    let hosting = app.sims.iter().filter(|s| !s.meetings().is_empty()).count();
+    assert_eq!(hosting, 1);
+    let urls = Arc::new(urls);
+    let mut checks = Vec::new();
+    for chunk in 0..10 {
+        let urls = urls.clone();
+        checks.push(tokio::spawn(async move {
+            for u in urls.iter().skip(chunk * 100).take(100) {
+                assert_join_works(&u.url).await;
+            }
+        }));
+    }
+    for c in checks {
+        c.await.unwrap();
+    }
+    let total: u32 = app
+        .sims
+        .iter()
+        .flat_map(|s| s.meetings())
+        .map(|m| m.participants)
+        .sum();
+    assert_eq!(total, 1000);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_join_after_the_meeting_ended_starts_a_fresh_meeting() {
+    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+    let mut client = app.client().await;
+    let first = client
+        .room_url(authed(room_request("again", "u", MODERATE)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_join_works(&first.url).await;
+
+    end_on_sim(&app, "bbb-1", &first.meeting_id).await;
+    // The service trusts a fresh create for its ensure TTL (300 ms here).
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    let second = client
+        .room_url(authed(room_request("again", "u", MODERATE)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        second.meeting_id, first.meeting_id,
+        "the room keeps its meetingID"
+    );
+    assert_ne!(
+        param(&second.url, "createTime"),
+        param(&first.url, "createTime")
+    );
+    assert_join_works(&second.url).await;
+    let (_, stale) = open(&first.url).await;
+    assert!(
+        !stale.contains("/html5client/join"),
+        "the old URL must not enter the new meeting: {stale}"
+    );
+    app.stop().await;
+}
+
+/// Ends a meeting the way an operator or BBB itself would, behind the service's back.
+async fn end_on_sim(app: &TestApp, server: &str, meeting_id: &str) {
+    let endpoint = eventyay_bbb::bbb::Endpoint::new(
+        &app.sim(server).base_url(),
+        eventyay_bbb::secret::Secret::new(secret_of(server)),
+        ChecksumAlgorithm::Sha256,
+    )
+    .unwrap();
+    eventyay_bbb::bbb::BbbClient::new(Default::default())
+        .end(&endpoint, meeting_id, None)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn private_calls_admit_members_only_and_all_failures_look_alike() {
+    let app = spawn_app(&[
+        SimSpec::new("bbb-1").with("rooms_only = true"),
+        SimSpec::new("bbb-2"),
+    ])
+    .await;
+    let mut client = app.client().await;
+    let created = client
+        .create_call(authed(proto::CreateCallRequest {
+            event_id: "ev-1".into(),
+            organizer_id: "org-1".into(),
+            member_ids: vec!["alice".into(), "bob".into(), "alice".into()],
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(uuid::Uuid::parse_str(&created.call_id).is_ok());
+
+    let call = |event: &str, call_id: &str, user_id: &str| proto::CallUrlRequest {
+        event_id: event.into(),
+        call_id: call_id.into(),
+        user: user(user_id, "Someone"),
+        domain: "events.example.org".into(),
+    };
+    for member in ["alice", "bob"] {
+        let url = client
+            .call_url(authed(call("ev-1", &created.call_id, member)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            url.server_id, "bbb-2",
+            "calls never go to a rooms-only server"
+        );
+        assert_eq!(param(&url.url, "role").as_deref(), Some("MODERATOR"));
+        assert_join_works(&url.url).await;
+    }
+    let upper = created.call_id.to_uppercase();
+    assert!(
+        client
+            .call_url(authed(call("ev-1", &upper, "alice")))
+            .await
+            .is_ok(),
+        "UUIDs in any case"
+    );
+
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let failures = [
+        call("ev-1", &created.call_id, "mallory"),
+        call("ev-2", &created.call_id, "alice"),
+        call("ev-1", &unknown, "alice"),
+        call("ev-1", "not-a-uuid", "alice"),
+        call("ev-1", "", "alice"),
+    ];
+    for request in failures {
+        let err = client.call_url(authed(request)).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable);
+        assert_eq!(
+            reason(&err),
+            ("bbb.failed".into(), "ERROR_CODE_BBB_FAILED".into())
+        );
+        assert_eq!(err.message(), "BigBlueButton could not serve this request");
+    }
+    assert_eq!(app.sim("bbb-1").call_count("create"), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn no_fitting_server_fails_cleanly_and_writes_nothing() {
+    let app = spawn_app(&[
+        SimSpec::new("bbb-1").with("events = [\"other-event\"]"),
+        SimSpec::new("bbb-2").with("state = \"disabled\""),
+        SimSpec::new("bbb-3").with("state = \"cordoned\""),
+    ])
+    .await;
+    let mut client = app.client().await;
+    let err = client
+        .room_url(authed(room_request("r", "u", JOIN)))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err).0, "bbb.failed");
+    let err = client
+        .create_call(authed(proto::CreateCallRequest {
+            event_id: "ev-1".into(),
+            organizer_id: "org-1".into(),
+            member_ids: vec!["a".into()],
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err).0, "bbb.failed");
+    assert!(
+        app.store()
+            .await
+            .room_meeting("ev-1", "r")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(app.sims.iter().all(|s| s.call_count("create") == 0));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn placement_honours_preference_and_exclusivity() {
+    let app = spawn_app(&[
+        SimSpec::new("bbb-1"),
+        SimSpec::new("bbb-2"),
+        SimSpec::new("bbb-3").with("organizers = [\"org-1\"]"),
+    ])
+    .await;
+    let mut client = app.client().await;
+    // The organizer's server beats the global pool.
+    let url = client
+        .room_url(authed(room_request("a", "u", JOIN)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(url.server_id, "bbb-3");
+    // A preference (by id or URL) wins at the first join.
+    let mut preferred = room_request("b", "u", JOIN);
+    preferred.settings.as_mut().unwrap().prefer_server = "bbb-2".into();
+    assert_eq!(
+        client
+            .room_url(authed(preferred))
+            .await
+            .unwrap()
+            .into_inner()
+            .server_id,
+        "bbb-2"
+    );
+    let mut by_url = room_request("c", "u", JOIN);
+    by_url.settings.as_mut().unwrap().prefer_server = app.sim("bbb-1").base_url();
+    assert_eq!(
+        client
+            .room_url(authed(by_url))
+            .await
+            .unwrap()
+            .into_inner()
+            .server_id,
+        "bbb-1"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_that_only_accepts_sha512() {
+    let mut spec = SimSpec::new("bbb-1").with("checksum = \"sha512\"");
+    spec.checksums = vec![ChecksumAlgorithm::Sha512];
+    let app = spawn_app(&[spec]).await;
+    let mut client = app.client().await;
+    let url = client
+        .room_url(authed(room_request("r", "u", JOIN)))
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    assert_eq!(param(&url, "checksum").unwrap().len(), 128);
+    assert_join_works(&url).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_or_hung_bbb_gives_a_typed_error_within_the_deadline() {
+    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+    let mut client = app.client().await;
+
+    app.sim("bbb-1").set_fault(Fault::Refuse);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let err = client
+        .room_url(authed(room_request("dead", "u", JOIN)))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err).0, "bbb.failed");
+
+    app.sim("bbb-1").set_fault(Fault::Hang);
+    let mut request = authed(room_request("hung", "u", JOIN));
+    request.set_timeout(Duration::from_millis(600));
+    let started = Instant::now();
+    let err = client.room_url(request).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(reason(&err).0, "bbb.failed");
+
+    app.sim("bbb-1").set_fault(Fault::None);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let url = client
+        .room_url(authed(room_request("hung", "u", JOIN)))
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    assert_join_works(&url).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_call_needs_a_bbb_service_token() {
+    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+    let mut client = app.client().await;
+    for token in [
+        None,
+        Some("wrong-token-0123456789abcdef"),
+        Some(ADMIN_TOKEN),
+    ] {
+        let request = match token {
+            None => tonic::Request::new(room_request("r", "u", JOIN)),
+            Some(t) => authed_with(room_request("r", "u", JOIN), t),
+        };
+        let err = client.room_url(request).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+        assert_eq!(reason(&err).0, "unauthenticated");
+    }
+    // Both configured tokens work, for rotation.
+    let second = authed_with(room_request("r", "u", JOIN), &format!("second-{API_TOKEN}"));
+    assert!(client.room_url(second).await.is_ok());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn health_reports_readiness_and_liveness() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+    let mut health = HealthClient::new(app.channel().await);
+    for service in ["", "eventyay.bbb.v1.BbbService", "liveness"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn reflection_lists_the_services_in_both_versions() {
+    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+    let channel = app.channel().await;
+    {
+        use tonic_reflection::pb::v1alpha::{
+            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        };
+        let mut client = ServerReflectionClient::new(channel.clone());
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut stream = client
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let response = stream.message().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!()
+        };
+        let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+        assert!(
+            names.contains(&"eventyay.bbb.v1.BbbService".to_owned()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"grpc.health.v1.Health".to_owned()),
+            "{names:?}"
+        );
+    }
+    {
+        use tonic_reflection::pb::v1::{
+            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        };
+        let mut client = ServerReflectionClient::new(channel);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(
+                "google.rpc.ErrorInfo".into(),
+            )),
+        };
+        let mut stream = client
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let response = stream.message().await.unwrap().unwrap();
+        assert!(matches!(
+            response.message_response,
+            Some(MessageResponse::FileDescriptorResponse(_))
+        ));
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_requests_are_rejected_and_change_nothing() {
+    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+    let mut client = app.client().await;
+    type Edit = fn(&mut proto::RoomUrlRequest);
+    let cases: Vec<(&str, Edit)> = vec![
+        ("event_id", |r| r.event_id = String::new()),
+        ("event_id", |r| r.event_id = "x".repeat(129)),
+        ("organizer_id", |r| r.organizer_id = "has space".into()),
+        ("room_id", |r| r.room_id = "a/b".into()),
+        ("room_id", |r| r.room_id = "a,b".into()),
+        ("room_name", |r| r.room_name = "n".repeat(300)),
+        ("user", |r| r.user = None),
+        ("user.id", |r| r.user.as_mut().unwrap().id = String::new()),
+        ("user.display_name", |r| {
+            r.user.as_mut().unwrap().display_name = "d".repeat(300)
+        }),
+        ("user.avatar_url", |r| {
+            r.user.as_mut().unwrap().avatar_url = "javascript:alert(1)".into()
+        }),
+        ("user.avatar_url", |r| {
+            r.user.as_mut().unwrap().avatar_url = "/relative.png".into()
+        }),
+        ("settings.voice_bridge", |r| {
+            r.settings.as_mut().unwrap().voice_bridge = "1234".into()
+        }),
+        ("settings.voice_bridge", |r| {
+            r.settings.as_mut().unwrap().voice_bridge = "01234".into()
+        }),
+        ("settings.voice_bridge", |r| {
+            r.settings.as_mut().unwrap().voice_bridge = "12a45".into()
+        }),
+        ("settings.presentation_url", |r| {
+            r.settings.as_mut().unwrap().presentation_url = "ftp://h/x.pdf".into()
+        }),
+        ("settings.prefer_server", |r| {
+            r.settings.as_mut().unwrap().prefer_server = "p".repeat(3000)
+        }),
+        ("domain", |r| r.domain = "evil.org/path?x".into()),
+        ("permissions", |r| r.permissions = vec!["p".repeat(200)]),
+        ("permissions", |r| {
+            r.permissions = vec!["room:bbb.join".into(); 100]
+        }),
+    ];
+    for (field, edit) in cases {
+        let mut request = room_request("valid-room", "u", MODERATE);
+        edit(&mut request);
+        let err = client.room_url(authed(request)).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{field}");
+        assert_eq!(
+            reason(&err),
+            (
+                "invalid_argument".into(),
+                "ERROR_CODE_INVALID_ARGUMENT".into()
+            ),
+            "{field}"
+        );
+        use tonic_types::StatusExt;
+        let violations = err
+            .get_details_bad_request()
+            .expect("BadRequest details")
+            .field_violations;
+        assert_eq!(violations[0].field, field);
+    }
+    let bad_calls = [
+        proto::CreateCallRequest {
+            event_id: "ev".into(),
+            organizer_id: "o".into(),
+            member_ids: vec![],
+        },
+        proto::CreateCallRequest {
+            event_id: "ev".into(),
+            organizer_id: "o".into(),
+            member_ids: vec!["bad id".into()],
+        },
+        proto::CreateCallRequest {
+            event_id: "".into(),
+            organizer_id: "o".into(),
+            member_ids: vec!["a".into()],
+        },
+        proto::CreateCallRequest {
+            event_id: "ev".into(),
+            organizer_id: "o".into(),
+            member_ids: vec!["a".into(); 1001],
+        },
+    ];
+    for request in bad_calls {
+        let err = client.create_call(authed(request)).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+    }
+    assert_eq!(app.sim("bbb-1").call_count("create"), 0);
+    assert!(
+        app.store()
+            .await
+            .room_meeting("ev-1", "valid-room")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn recordings_are_listed_from_the_servers_that_hosted_the_room() {
+    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+    let mut client = app.client().await;
+    let mut request = room_request("recorded", "u", MODERATE);
+    request.settings.as_mut().unwrap().record = true;
+    let url = client.room_url(authed(request)).await.unwrap().into_inner();
+    end_on_sim(&app, "bbb-1", &url.meeting_id).await;
+
+    let list = |permissions: &[&str], room: &str| proto::ListRecordingsRequest {
+        event_id: "ev-1".into(),
+        room_id: room.into(),
+        permissions: permissions.iter().map(|p| p.to_string()).collect(),
+    };
+    let denied = client
+        .list_recordings(authed(list(JOIN, "recorded")))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&denied).0, "protocol.denied");
+    let got = client
+        .list_recordings(authed(list(&["room:bbb.recordings"], "recorded")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.results.len(), 1);
+    let r = &got.results[0];
+    assert_eq!(r.state, "published");
+    assert!(r.url.contains("/playback/presentation/"), "{}", r.url);
+    assert!(r.url_video.contains("/playback/video/"), "{}", r.url_video);
+    assert!(r.start.is_some() && r.end.is_some());
+    assert!(got.unreachable_servers.is_empty());
+    let empty = client
+        .list_recordings(authed(list(&["room:bbb.recordings"], "never-used")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(empty.results.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn no_secret_appears_in_any_reply() {
+    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+    let mut client = app.client().await;
+    let ok = client
+        .room_url(authed(room_request("r", "u", JOIN)))
+        .await
+        .unwrap()
+        .into_inner();
+    app.sim("bbb-1").set_fault(Fault::Malformed);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let err = client
+        .room_url(authed(room_request("r", "u", JOIN)))
+        .await
+        .unwrap_err();
+    let text = format!("{ok:?} {err:?} {}", String::from_utf8_lossy(err.details()));
+    assert!(!text.contains(&secret_of("bbb-1")));
+    assert!(
+        !text.contains("<response") && !text.to_lowercase().contains("sql"),
+        "{text}"
+    );
+    app.stop().await;
+}
