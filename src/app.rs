@@ -13,6 +13,9 @@ use crate::{
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
+/// Longest wait for running calls at shutdown: Kubernetes kills the pod 30 s after SIGTERM.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// How often readiness asks the database whether it answers.
 const READINESS_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -30,6 +33,7 @@ pub enum StartError {
 /// A running service. Dropping it does not stop it; call [`Service::stop`].
 pub struct Service {
     addr: SocketAddr,
+    reporter: tonic_health::server::HealthReporter,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -77,6 +81,7 @@ impl Service {
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
+        let health_reporter = reporter.clone();
         let task = tokio::spawn(api::serve(
             listener,
             bbb_api,
@@ -86,20 +91,28 @@ impl Service {
             shutdown,
         ));
         tracing::info!(%addr, "serving gRPC");
-        Ok(Self { addr, stop, task })
+        Ok(Self {
+            addr,
+            reporter: health_reporter,
+            stop,
+            task,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Stops accepting calls, lets running ones finish, and returns when the server is down.
+    /// Reports NOT_SERVING, stops accepting calls, lets running ones finish (for at most
+    /// `DRAIN_TIMEOUT`), and returns when the server is down.
     pub async fn stop(self) {
+        api::set_ready(&self.reporter, false).await;
         let _ = self.stop.send(true);
-        match self.task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::error!(%err, "gRPC server failed"),
-            Err(err) => tracing::error!(%err, "gRPC server task failed"),
+        match tokio::time::timeout(DRAIN_TIMEOUT, self.task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(err))) => tracing::error!(%err, "gRPC server failed"),
+            Ok(Err(err)) => tracing::error!(%err, "gRPC server task failed"),
+            Err(_) => tracing::warn!("calls still running after the drain period; stopping anyway"),
         }
     }
 }

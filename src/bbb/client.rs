@@ -245,7 +245,7 @@ fn presentation_modules(urls: &[String]) -> String {
 
 /// reqwest is built without a default TLS provider so that only ring is compiled; install it
 /// once per process before the first client is built.
-fn install_crypto_provider() {
+pub fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // Err means another part of the process installed one first, which serves as well.

@@ -10,7 +10,7 @@ mod response;
 pub mod xml;
 
 pub use checksum::ChecksumAlgorithm;
-pub use client::{BbbClient, Timeouts};
+pub use client::{BbbClient, Timeouts, install_crypto_provider};
 pub use endpoint::{BadBaseUrl, Endpoint};
 pub use error::BbbError;
 pub use query::Query;

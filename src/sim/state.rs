@@ -131,6 +131,8 @@ pub(crate) struct Meeting {
     /// create with its ID replaces it.
     pub(crate) end_time: Option<u64>,
     load: Option<Load>,
+    /// Creation order; createTime alone ties within a millisecond.
+    sequence: u64,
 }
 
 impl Meeting {
@@ -245,6 +247,7 @@ pub(crate) struct State {
     /// Voice bridges of the meetings that have not ended.
     voice_bridges: HashSet<String>,
     recordings: Vec<Recording>,
+    creates: u64,
 }
 
 impl State {
@@ -255,6 +258,7 @@ impl State {
             meetings: HashMap::new(),
             voice_bridges: HashSet::new(),
             recordings: Vec::new(),
+            creates: 0,
         }
     }
 
@@ -332,8 +336,10 @@ impl State {
             has_user_joined: false,
             end_time: None,
             load: None,
+            sequence: self.creates,
         };
         let answer = xml::create(&meeting, "", "");
+        self.creates += 1;
         self.voice_bridges.insert(voice_bridge);
         self.meetings.insert(meeting.meeting_id.clone(), meeting);
         Ok(answer)
@@ -462,9 +468,7 @@ impl State {
     }
 
     pub(crate) fn meetings_xml(&self) -> String {
-        let mut current: Vec<&Meeting> = self.meetings.values().filter(|m| !m.ended()).collect();
-        current.sort_by_key(|m| m.create_time);
-        xml::meetings(&current)
+        xml::meetings(&self.current())
     }
 
     pub(crate) fn end(&mut self, params: &Params) -> Result<String, Failure> {
@@ -558,13 +562,13 @@ impl State {
     }
 
     pub(crate) fn meeting_snapshots(&self) -> Vec<MeetingSnapshot> {
-        let mut current: Vec<MeetingSnapshot> = self
-            .meetings
-            .values()
-            .filter(|m| !m.ended())
-            .map(Meeting::snapshot)
-            .collect();
-        current.sort_by_key(|m| m.create_time);
+        self.current().into_iter().map(Meeting::snapshot).collect()
+    }
+
+    /// The meetings that have not ended, oldest first.
+    fn current(&self) -> Vec<&Meeting> {
+        let mut current: Vec<&Meeting> = self.meetings.values().filter(|m| !m.ended()).collect();
+        current.sort_by_key(|m| m.sequence);
         current
     }
 

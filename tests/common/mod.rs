@@ -187,6 +187,7 @@ pub const MODERATE: &[&str] = &["room:bbb.join", "room:bbb.moderate"];
 /// What a browser does with a join URL: one GET, no redirect followed. Returns the status and
 /// the redirect target or body.
 pub async fn open(url: &str) -> (u16, String) {
+    eventyay_bbb::bbb::install_crypto_provider();
     let answer = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(5))

@@ -1,0 +1,244 @@
+//! The binary as operators and newcomers run it: `serve` configured only by environment
+//! variables and a servers file, and `dev`.
+
+mod common;
+
+use common::*;
+use eventyay_bbb::{
+    proto::bbb_service_client::BbbServiceClient,
+    sim::{SimConfig, SimServer},
+};
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_eventyay-bbb");
+
+/// A child process whose output lines are collected on threads, killed on drop.
+struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Proc {
+    fn spawn(cmd: &mut Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing `needle` and returns it.
+    fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                self.seen.push(line.clone());
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+        }
+        panic!("no line with {needle:?} in {:#?}", self.seen);
+    }
+
+    /// Stops the process (SIGTERM, as Kubernetes does) and returns everything it printed. Waits
+    /// on a blocking thread so this test's own connections keep being served meanwhile.
+    async fn stop(self) -> String {
+        tokio::task::spawn_blocking(move || self.stop_blocking())
+            .await
+            .unwrap()
+    }
+
+    fn stop_blocking(mut self) -> String {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.seen.push(line);
+        }
+        self.seen.join("\n")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test]
+async fn serve_from_environment_and_servers_file_never_prints_a_secret() {
+    let sim_secret = "canary-sim-secret-1b6f0e3a";
+    let sim = SimServer::start(SimConfig::new(sim_secret)).await.unwrap();
+    let dir = TempDir::new();
+    let servers = dir.0.join("servers.toml");
+    std::fs::write(
+        &servers,
+        format!("[[servers]]\nid = \"bbb-1\"\nurl = \"{}\"\nsecret = \"{sim_secret}\"\nchecksum = \"sha384\"\n", sim.base_url()),
+    )
+    .unwrap();
+    let token_file = dir.0.join("token");
+    std::fs::write(&token_file, "canary-api-token-from-file-9c2d\n").unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut proc = Proc::spawn(
+        Command::new(BIN)
+            .arg("serve")
+            .env_clear()
+            .env("RUST_LOG", "debug")
+            .env("EVENTYAY_BBB_LISTEN", format!("127.0.0.1:{port}"))
+            .env(
+                "EVENTYAY_BBB_DATABASE_URL",
+                format!("sqlite://{}?mode=rwc", dir.0.join("db.sqlite").display()),
+            )
+            .env("EVENTYAY_BBB_API_TOKEN", "canary-api-token-inline-4e7a")
+            .env("EVENTYAY_BBB_API_TOKEN_FILE", &token_file)
+            .env("EVENTYAY_BBB_ADMIN_TOKEN", "canary-admin-token-5f8b")
+            .env("EVENTYAY_BBB_SERVERS_FILE", &servers),
+    );
+    proc.wait_for("serving gRPC");
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = BbbServiceClient::new(channel);
+    for token in [
+        "canary-api-token-inline-4e7a",
+        "canary-api-token-from-file-9c2d",
+    ] {
+        let url = client
+            .room_url(authed_with(room_request("r", "u", MODERATE), token))
+            .await
+            .unwrap()
+            .into_inner()
+            .url;
+        assert_eq!(
+            param(&url, "checksum").unwrap().len(),
+            96,
+            "sha384 as configured"
+        );
+        assert_join_works(&url).await;
+    }
+    let err = client
+        .room_url(authed_with(
+            room_request("r", "u", MODERATE),
+            "canary-admin-token-5f8b",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    // A failing server makes the service log; the log must still hold no secret.
+    sim.set_fault(eventyay_bbb::sim::Fault::Malformed);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let _ = client
+        .room_url(authed_with(
+            room_request("r", "u", MODERATE),
+            "canary-api-token-inline-4e7a",
+        ))
+        .await;
+
+    let output = proc.stop().await;
+    assert!(output.contains("serving gRPC"));
+    for canary in [
+        "canary-sim-secret",
+        "canary-api-token",
+        "canary-admin-token",
+    ] {
+        assert!(!output.contains(canary), "{canary} in output:\n{output}");
+    }
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_without_a_token_or_with_a_broken_servers_file() {
+    let out = Command::new(BIN).arg("serve").env_clear().output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("EVENTYAY_BBB_API_TOKEN"));
+
+    let dir = TempDir::new();
+    let servers = dir.0.join("servers.toml");
+    std::fs::write(&servers, "[[servers]]\nid = \"a\"\nurl = \"https://h\"\nsecret = \"canary-secret-in-broken-file\nchecksum = \"md5\"\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("serve")
+        .env_clear()
+        .env("EVENTYAY_BBB_API_TOKEN", "token-0123456789abcdef")
+        .env("EVENTYAY_BBB_SERVERS_FILE", &servers)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("servers.toml"), "{text}");
+    assert!(!text.contains("canary"), "{text}");
+}
+
+#[tokio::test]
+async fn dev_serves_a_working_room_url_out_of_the_box() {
+    let mut proc = Proc::spawn(
+        Command::new(BIN)
+            .args(["dev", "--listen", "127.0.0.1:0"])
+            .env_remove("RUST_LOG"),
+    );
+    let line = proc.wait_for("gRPC on ");
+    let addr = line
+        .split("gRPC on ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+    let token = proc
+        .wait_for("API token")
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let grpcurl = proc.wait_for("grpcurl -plaintext");
+    assert!(grpcurl.contains(&addr) && grpcurl.contains(&token));
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let url = BbbServiceClient::new(channel)
+        .room_url(authed_with(room_request("main", "u1", MODERATE), &token))
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    assert_join_works(&url).await;
+    assert!(proc.stop().await.contains("Stop with Ctrl-C"));
+}

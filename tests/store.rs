@@ -1,0 +1,198 @@
+//! The store's guarantees, on a real database file: servers-file sync rules, one meeting per
+//! room under concurrency, and call membership.
+
+mod common;
+
+use common::TempDir;
+use eventyay_bbb::{
+    bbb::ChecksumAlgorithm,
+    secret::Secret,
+    store::{Meeting, Server, ServerState, Store},
+};
+use std::sync::Arc;
+
+async fn store(dir: &TempDir) -> Store {
+    let store = Store::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.0.join("db.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+fn server(id: &str) -> Server {
+    Server {
+        id: id.into(),
+        url: format!("https://{id}.example.org/bigbluebutton/"),
+        secret: Secret::new(format!("secret-{id}")),
+        checksum: ChecksumAlgorithm::Sha256,
+        state: ServerState::Enabled,
+        rooms_only: false,
+        events: vec![],
+        organizers: vec![],
+        weight: 1.0,
+        max_meetings: 0,
+        max_participants: 0,
+    }
+}
+
+fn meeting(id: &str, room: Option<&str>, server: &str) -> Meeting {
+    Meeting {
+        id: id.into(),
+        event_id: "ev".into(),
+        organizer_id: "org".into(),
+        room_id: room.map(str::to_owned),
+        bbb_meeting_id: format!("bbb-{id}"),
+        attendee_pw: "a".into(),
+        moderator_pw: "m".into(),
+        server_id: server.into(),
+    }
+}
+
+#[tokio::test]
+async fn the_servers_file_wins_and_servers_that_leave_it_are_disabled() {
+    let dir = TempDir::new();
+    let store = store(&dir).await;
+    store
+        .sync_file_servers(&[server("a"), server("b")])
+        .await
+        .unwrap();
+
+    let mut changed = server("a");
+    changed.state = ServerState::Cordoned;
+    changed.url = "https://new-a.example.org".into();
+    changed.secret = Secret::new("rotated");
+    changed.events = vec!["e1".into(), "e2".into()];
+    changed.weight = 3.0;
+    changed.checksum = ChecksumAlgorithm::Sha512;
+    store
+        .sync_file_servers(std::slice::from_ref(&changed))
+        .await
+        .unwrap();
+
+    let mut servers = store.servers().await.unwrap();
+    servers.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(servers[0], changed);
+    assert_eq!(servers[1].id, "b");
+    assert_eq!(
+        servers[1].state,
+        ServerState::Disabled,
+        "left the file: disabled, not deleted"
+    );
+
+    // Back in the file, it is enabled again: the file wins for every field.
+    store
+        .sync_file_servers(&[changed, server("b")])
+        .await
+        .unwrap();
+    let b = store
+        .servers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.id == "b")
+        .unwrap();
+    assert_eq!(b.state, ServerState::Enabled);
+}
+
+#[tokio::test]
+async fn concurrent_first_joins_share_one_room_meeting() {
+    let dir = TempDir::new();
+    let store = Arc::new(store(&dir).await);
+    store
+        .sync_file_servers(&[server("a"), server("b")])
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let server = if i % 2 == 0 { "a" } else { "b" };
+            store
+                .insert_room_meeting(&meeting(&format!("m{i}"), Some("room"), server))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        winners.push(t.await.unwrap());
+    }
+    assert!(
+        winners.windows(2).all(|w| w[0] == w[1]),
+        "everyone got the same row"
+    );
+    let stored = store.room_meeting("ev", "room").await.unwrap().unwrap();
+    assert_eq!(stored, winners[0]);
+    assert_eq!(
+        store.hosts(&stored.id).await.unwrap(),
+        vec![stored.server_id.clone()]
+    );
+    assert_eq!(
+        store
+            .event_rooms_per_server("ev")
+            .await
+            .unwrap()
+            .values()
+            .sum::<u64>(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn calls_are_found_only_by_invited_members_of_their_event() {
+    let dir = TempDir::new();
+    let store = store(&dir).await;
+    store
+        .sync_file_servers(&[server("a"), server("b")])
+        .await
+        .unwrap();
+    let call = meeting("0f8fad5b-d9cb-469f-a165-70867728950e", None, "a");
+    store
+        .insert_call(&call, &["alice".into(), "bob".into()])
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store
+            .call_for_member("ev", &call.id, "alice")
+            .await
+            .unwrap(),
+        Some(call.clone())
+    );
+    assert_eq!(
+        store
+            .call_for_member("ev", &call.id, "mallory")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .call_for_member("other", &call.id, "alice")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.call_for_member("ev", "nope", "alice").await.unwrap(),
+        None
+    );
+
+    // A move keeps the identity and remembers both hosts.
+    store.repin(&call.id, "b").await.unwrap();
+    let moved = store
+        .call_for_member("ev", &call.id, "bob")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.server_id, "b");
+    assert_eq!(moved.bbb_meeting_id, call.bbb_meeting_id);
+    let mut hosts = store.hosts(&call.id).await.unwrap();
+    hosts.sort();
+    assert_eq!(hosts, vec!["a".to_owned(), "b".to_owned()]);
+    // Calls are not rooms: they never count in the spreading of an event's rooms.
+    assert!(store.event_rooms_per_server("ev").await.unwrap().is_empty());
+}
