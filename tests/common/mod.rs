@@ -187,16 +187,17 @@ pub const MODERATE: &[&str] = &["room:bbb.join", "room:bbb.moderate"];
 /// What a browser does with a join URL: one GET, no redirect followed. Returns the status and
 /// the redirect target or body.
 pub async fn open(url: &str) -> (u16, String) {
-    eventyay_bbb::bbb::install_crypto_provider();
-    let answer = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap()
-        .get(url)
-        .send()
-        .await
-        .unwrap();
+    // One client for the process: building one loads the system's root certificates.
+    static BROWSER: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let browser = BROWSER.get_or_init(|| {
+        eventyay_bbb::bbb::install_crypto_provider();
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap()
+    });
+    let answer = browser.get(url).send().await.unwrap();
     let status = answer.status().as_u16();
     let location = answer
         .headers()
