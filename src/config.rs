@@ -262,14 +262,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a duration like 500ms, 2s or 1m"))?;
-    let d = match unit.trim() {
-        "ms" => Duration::from_millis(n),
-        "" | "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
+    let unit_ms: u64 = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
         _ => return Err(format!("{text:?} is not a duration like 500ms, 2s or 1m")),
     };
-    Ok(d)
+    n.checked_mul(unit_ms)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 /// Whether `id` is an opaque id as the contract defines them: 1–128 of letters, digits, `._:-`.
@@ -363,8 +365,6 @@ pub fn read_servers_file(path: &PathBuf) -> Result<Vec<Server>, ConfigError> {
             }
         }
         servers.push(Server {
-            url: entry.url.trim().to_owned(),
-            secret,
             checksum,
             state,
             rooms_only: entry.rooms_only,
@@ -373,7 +373,7 @@ pub fn read_servers_file(path: &PathBuf) -> Result<Vec<Server>, ConfigError> {
             weight,
             max_meetings: entry.max_meetings,
             max_participants: entry.max_participants,
-            id,
+            ..Server::new(id, entry.url.trim(), secret)
         });
     }
     Ok(servers)
@@ -429,7 +429,17 @@ mod tests {
         assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("5 parsecs").is_err());
+        for bad in [
+            "",
+            "s",
+            "5 parsecs",
+            "-1s",
+            "1.5s",
+            "99999999999999999999m",
+            "9999999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,11 +1,10 @@
 use clap::{Parser, Subcommand};
 use eventyay_bbb::{
     app::{Service, shutdown_signal},
-    bbb::ChecksumAlgorithm,
     config::{ServeArgs, Settings},
     secret::Secret,
     sim::{self, SimConfig, SimServer},
-    store::{Server, ServerState, Store},
+    store::{Server, Store},
 };
 use rand::{Rng, distr::Alphanumeric};
 use std::{error::Error, process::ExitCode};
@@ -101,19 +100,11 @@ async fn dev(args: DevArgs) -> Result<(), Box<dyn Error>> {
     for n in 1..=args.servers {
         let secret = random_text(40);
         let sim = SimServer::start(SimConfig::new(secret.clone())).await?;
-        servers.push(Server {
-            id: format!("sim-{n}"),
-            url: sim.base_url(),
-            secret: Secret::new(secret),
-            checksum: ChecksumAlgorithm::Sha256,
-            state: ServerState::Enabled,
-            rooms_only: false,
-            events: vec![],
-            organizers: vec![],
-            weight: 1.0,
-            max_meetings: 0,
-            max_participants: 0,
-        });
+        servers.push(Server::new(
+            format!("sim-{n}"),
+            sim.base_url(),
+            Secret::new(secret),
+        ));
         sims.push(sim);
     }
     let token = format!("dev-{}", random_text(32));

@@ -23,19 +23,11 @@ async fn store(dir: &TempDir) -> Store {
 }
 
 fn server(id: &str) -> Server {
-    Server {
-        id: id.into(),
-        url: format!("https://{id}.example.org/bigbluebutton/"),
-        secret: Secret::new(format!("secret-{id}")),
-        checksum: ChecksumAlgorithm::Sha256,
-        state: ServerState::Enabled,
-        rooms_only: false,
-        events: vec![],
-        organizers: vec![],
-        weight: 1.0,
-        max_meetings: 0,
-        max_participants: 0,
-    }
+    Server::new(
+        id,
+        format!("https://{id}.example.org/bigbluebutton/"),
+        Secret::new(format!("secret-{id}")),
+    )
 }
 
 fn meeting(id: &str, room: Option<&str>, server: &str) -> Meeting {

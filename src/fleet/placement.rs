@@ -71,27 +71,15 @@ pub(super) fn choose<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        bbb::{ChecksumAlgorithm, Endpoint},
-        secret::Secret,
-        store::Server,
-    };
+    use crate::{bbb::Endpoint, secret::Secret, store::Server};
     use std::collections::HashMap;
 
     fn server(id: &str, f: impl FnOnce(&mut Server)) -> Arc<FleetServer> {
-        let mut spec = Server {
-            id: id.into(),
-            url: format!("https://{id}.example.org/bigbluebutton/"),
-            secret: Secret::new("s"),
-            checksum: ChecksumAlgorithm::Sha256,
-            state: ServerState::Enabled,
-            rooms_only: false,
-            events: vec![],
-            organizers: vec![],
-            weight: 1.0,
-            max_meetings: 0,
-            max_participants: 0,
-        };
+        let mut spec = Server::new(
+            id,
+            format!("https://{id}.example.org/bigbluebutton/"),
+            Secret::new("s"),
+        );
         f(&mut spec);
         let endpoint = Endpoint::new(&spec.url, spec.secret.clone(), spec.checksum).unwrap();
         Arc::new(FleetServer { spec, endpoint })

@@ -1,8 +1,8 @@
 //! `eventyay-bbb sim`: emulated BBB servers from the command line, until SIGINT or SIGTERM.
 
 use super::{SimConfig, SimServer};
-use crate::{bbb::checksum::ChecksumAlgorithm, secret::Secret};
-use std::{error::Error, io, net::SocketAddr, time::Duration};
+use crate::{bbb::checksum::ChecksumAlgorithm, config::parse_duration, secret::Secret};
+use std::{error::Error, net::SocketAddr, time::Duration};
 
 /// Run emulated BigBlueButton servers on 127.0.0.1 (one per secret) until stopped.
 #[derive(Debug, clap::Args)]
@@ -49,26 +49,6 @@ fn parse_secret(value: &str) -> Result<Secret, String> {
     Ok(Secret::new(value))
 }
 
-/// `500ms`, `2s`, `1m`, or a bare number of milliseconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("{text:?} is not a duration like 500ms, 2s or 1m");
-    let digits = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits);
-    let number: u64 = number.parse().map_err(|_| invalid())?;
-    let unit_ms = match unit {
-        "" | "ms" => 1,
-        "s" => 1000,
-        "m" => 60_000,
-        _ => return Err(invalid()),
-    };
-    number
-        .checked_mul(unit_ms)
-        .map(Duration::from_millis)
-        .ok_or_else(invalid)
-}
-
 pub async fn run(args: SimArgs) -> Result<(), Box<dyn Error>> {
     let total = args.secret.len();
     let algorithms = args
@@ -105,41 +85,9 @@ pub async fn run(args: SimArgs) -> Result<(), Box<dyn Error>> {
         );
         servers.push(server);
     }
-    stop_signal().await?;
+    crate::app::shutdown_signal().await;
     for server in servers {
         server.shutdown().await;
     }
     Ok(())
-}
-
-async fn stop_signal() -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            interrupted = tokio::signal::ctrl_c() => interrupted,
-            _ = terminate.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_in_the_documented_units() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("20"), Ok(Duration::from_millis(20)));
-        for bad in ["", "s", "1h", "-1s", "1.5s", "99999999999999999999m"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -82,6 +82,26 @@ pub struct Server {
     pub max_participants: u32,
 }
 
+impl Server {
+    /// A server with the servers file's defaults: enabled, sha256, open to every event,
+    /// weight 1, no caps.
+    pub fn new(id: impl Into<String>, url: impl Into<String>, secret: Secret) -> Self {
+        Self {
+            id: id.into(),
+            url: url.into(),
+            secret,
+            checksum: ChecksumAlgorithm::default(),
+            state: ServerState::Enabled,
+            rooms_only: false,
+            events: Vec::new(),
+            organizers: Vec::new(),
+            weight: 1.0,
+            max_meetings: 0,
+            max_participants: 0,
+        }
+    }
+}
+
 /// A room's meeting or a private call: its BBB identity and where it lives now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Meeting {
