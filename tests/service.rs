@@ -16,9 +16,8 @@ use std::{
 };
 use tonic::Code;
 
-#[tokio::test]
-async fn moderator_and_attendee_get_working_urls_for_one_meeting() {
-    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+async fn moderator_and_attendee_get_working_urls_for_one_meeting(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("bbb-1")]).await;
     let mut client = app.client().await;
 
     let moderator = client
@@ -78,9 +77,8 @@ async fn moderator_and_attendee_get_working_urls_for_one_meeting() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn room_settings_shape_the_meeting_and_the_join() {
-    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+async fn room_settings_shape_the_meeting_and_the_join(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("bbb-1")]).await;
     let mut client = app.client().await;
     let mut request = room_request("styled", "u-1", JOIN);
     request.room_name = String::new();
@@ -139,9 +137,8 @@ async fn room_settings_shape_the_meeting_and_the_join() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn permission_and_profile_errors_are_typed() {
-    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+async fn permission_and_profile_errors_are_typed(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("bbb-1")]).await;
     let mut client = app.client().await;
 
     let denied = client
@@ -185,9 +182,8 @@ async fn permission_and_profile_errors_are_typed() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_thousand_first_joins_make_one_meeting_and_a_thousand_working_urls() {
-    let app = spawn_app(&[SimSpec::new("bbb-1"), SimSpec::new("bbb-2")]).await;
+async fn a_thousand_first_joins_make_one_meeting_and_a_thousand_working_urls(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("bbb-1"), SimSpec::new("bbb-2")]).await;
     let channel = app.channel().await;
     let mut tasks = Vec::new();
     for i in 0..1000 {
@@ -235,9 +231,8 @@ async fn a_thousand_first_joins_make_one_meeting_and_a_thousand_working_urls() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_join_after_the_meeting_ended_starts_a_fresh_meeting() {
-    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+async fn a_join_after_the_meeting_ended_starts_a_fresh_meeting(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("bbb-1")]).await;
     let mut client = app.client().await;
     let first = client
         .room_url(authed(room_request("again", "u", MODERATE)))
@@ -286,12 +281,14 @@ async fn end_on_sim(app: &TestApp, server: &str, meeting_id: &str) {
         .unwrap();
 }
 
-#[tokio::test]
-async fn private_calls_admit_members_only_and_all_failures_look_alike() {
-    let app = spawn_app(&[
-        SimSpec::new("bbb-1").with("rooms_only = true"),
-        SimSpec::new("bbb-2"),
-    ])
+async fn private_calls_admit_members_only_and_all_failures_look_alike(db: TestDb) {
+    let app = spawn_app(
+        db,
+        &[
+            SimSpec::new("bbb-1").with("rooms_only = true"),
+            SimSpec::new("bbb-2"),
+        ],
+    )
     .await;
     let mut client = app.client().await;
     let created = client
@@ -354,13 +351,15 @@ async fn private_calls_admit_members_only_and_all_failures_look_alike() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn no_fitting_server_fails_cleanly_and_writes_nothing() {
-    let app = spawn_app(&[
-        SimSpec::new("bbb-1").with("events = [\"other-event\"]"),
-        SimSpec::new("bbb-2").with("state = \"disabled\""),
-        SimSpec::new("bbb-3").with("state = \"cordoned\""),
-    ])
+async fn no_fitting_server_fails_cleanly_and_writes_nothing(db: TestDb) {
+    let app = spawn_app(
+        db,
+        &[
+            SimSpec::new("bbb-1").with("events = [\"other-event\"]"),
+            SimSpec::new("bbb-2").with("state = \"disabled\""),
+            SimSpec::new("bbb-3").with("state = \"cordoned\""),
+        ],
+    )
     .await;
     let mut client = app.client().await;
     let err = client
@@ -389,13 +388,15 @@ async fn no_fitting_server_fails_cleanly_and_writes_nothing() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn placement_honours_preference_and_exclusivity() {
-    let app = spawn_app(&[
-        SimSpec::new("bbb-1"),
-        SimSpec::new("bbb-2"),
-        SimSpec::new("bbb-3").with("organizers = [\"org-1\"]"),
-    ])
+async fn placement_honours_preference_and_exclusivity(db: TestDb) {
+    let app = spawn_app(
+        db,
+        &[
+            SimSpec::new("bbb-1"),
+            SimSpec::new("bbb-2"),
+            SimSpec::new("bbb-3").with("organizers = [\"org-1\"]"),
+        ],
+    )
     .await;
     let mut client = app.client().await;
     // The organizer's server beats the global pool.
@@ -431,11 +432,10 @@ async fn placement_honours_preference_and_exclusivity() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_server_that_only_accepts_sha512() {
+async fn a_server_that_only_accepts_sha512(db: TestDb) {
     let mut spec = SimSpec::new("bbb-1").with("checksum = \"sha512\"");
     spec.checksums = vec![ChecksumAlgorithm::Sha512];
-    let app = spawn_app(&[spec]).await;
+    let app = spawn_app(db, &[spec]).await;
     let mut client = app.client().await;
     let url = client
         .room_url(authed(room_request("r", "u", JOIN)))
@@ -448,9 +448,8 @@ async fn a_server_that_only_accepts_sha512() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_dead_or_hung_bbb_gives_a_typed_error_within_the_deadline() {
-    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+async fn a_dead_or_hung_bbb_gives_a_typed_error_within_the_deadline(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("bbb-1")]).await;
     let mut client = app.client().await;
 
     app.sim("bbb-1").set_fault(Fault::Refuse);
@@ -485,9 +484,8 @@ async fn a_dead_or_hung_bbb_gives_a_typed_error_within_the_deadline() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn every_call_needs_a_bbb_service_token() {
-    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+async fn every_call_needs_a_bbb_service_token(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("bbb-1")]).await;
     let mut client = app.client().await;
     for token in [
         None,
@@ -508,12 +506,11 @@ async fn every_call_needs_a_bbb_service_token() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn health_reports_readiness_and_liveness() {
+async fn health_reports_readiness_and_liveness(db: TestDb) {
     use tonic_health::pb::{
         HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
     };
-    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+    let app = spawn_app(db, &[SimSpec::new("bbb-1")]).await;
     let mut health = HealthClient::new(app.channel().await);
     for service in ["", "eventyay.bbb.v1.BbbService", "liveness"] {
         let status = health
@@ -529,9 +526,8 @@ async fn health_reports_readiness_and_liveness() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn reflection_lists_the_services_in_both_versions() {
-    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+async fn reflection_lists_the_services_in_both_versions(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("bbb-1")]).await;
     let channel = app.channel().await;
     {
         use tonic_reflection::pb::v1alpha::{
@@ -588,9 +584,8 @@ async fn reflection_lists_the_services_in_both_versions() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn malformed_requests_are_rejected_and_change_nothing() {
-    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+async fn malformed_requests_are_rejected_and_change_nothing(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("bbb-1")]).await;
     let mut client = app.client().await;
     type Edit = fn(&mut proto::RoomUrlRequest);
     let cases: Vec<(&str, Edit)> = vec![
@@ -690,9 +685,8 @@ async fn malformed_requests_are_rejected_and_change_nothing() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn recordings_are_listed_from_the_servers_that_hosted_the_room() {
-    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+async fn recordings_are_listed_from_the_servers_that_hosted_the_room(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("bbb-1")]).await;
     let mut client = app.client().await;
     let mut request = room_request("recorded", "u", MODERATE);
     request.settings.as_mut().unwrap().record = true;
@@ -730,9 +724,8 @@ async fn recordings_are_listed_from_the_servers_that_hosted_the_room() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn no_secret_appears_in_any_reply() {
-    let app = spawn_app(&[SimSpec::new("bbb-1")]).await;
+async fn no_secret_appears_in_any_reply(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("bbb-1")]).await;
     let mut client = app.client().await;
     let ok = client
         .room_url(authed(room_request("r", "u", JOIN)))
@@ -753,3 +746,22 @@ async fn no_secret_appears_in_any_reply() {
     );
     app.stop().await;
 }
+
+on_both_databases!(
+    moderator_and_attendee_get_working_urls_for_one_meeting,
+    room_settings_shape_the_meeting_and_the_join,
+    permission_and_profile_errors_are_typed,
+    a_thousand_first_joins_make_one_meeting_and_a_thousand_working_urls,
+    a_join_after_the_meeting_ended_starts_a_fresh_meeting,
+    private_calls_admit_members_only_and_all_failures_look_alike,
+    no_fitting_server_fails_cleanly_and_writes_nothing,
+    placement_honours_preference_and_exclusivity,
+    a_server_that_only_accepts_sha512,
+    a_dead_or_hung_bbb_gives_a_typed_error_within_the_deadline,
+    every_call_needs_a_bbb_service_token,
+    health_reports_readiness_and_liveness,
+    reflection_lists_the_services_in_both_versions,
+    malformed_requests_are_rejected_and_change_nothing,
+    recordings_are_listed_from_the_servers_that_hosted_the_room,
+    no_secret_appears_in_any_reply,
+);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TempDir;
+use common::TestDb;
 use eventyay_bbb::{
     bbb::ChecksumAlgorithm,
     secret::Secret,
@@ -11,13 +11,8 @@ use eventyay_bbb::{
 };
 use std::sync::Arc;
 
-async fn store(dir: &TempDir) -> Store {
-    let store = Store::connect(&format!(
-        "sqlite://{}?mode=rwc",
-        dir.0.join("db.sqlite").display()
-    ))
-    .await
-    .unwrap();
+async fn store(db: &TestDb) -> Store {
+    let store = Store::connect(&db.url).await.unwrap();
     store.migrate().await.unwrap();
     store
 }
@@ -43,10 +38,8 @@ fn meeting(id: &str, room: Option<&str>, server: &str) -> Meeting {
     }
 }
 
-#[tokio::test]
-async fn the_servers_file_wins_and_servers_that_leave_it_are_disabled() {
-    let dir = TempDir::new();
-    let store = store(&dir).await;
+async fn the_servers_file_wins_and_servers_that_leave_it_are_disabled(db: TestDb) {
+    let store = store(&db).await;
     store
         .sync_file_servers(&[server("a"), server("b")])
         .await
@@ -89,10 +82,8 @@ async fn the_servers_file_wins_and_servers_that_leave_it_are_disabled() {
     assert_eq!(b.state, ServerState::Enabled);
 }
 
-#[tokio::test]
-async fn concurrent_first_joins_share_one_room_meeting() {
-    let dir = TempDir::new();
-    let store = Arc::new(store(&dir).await);
+async fn concurrent_first_joins_share_one_room_meeting(db: TestDb) {
+    let store = Arc::new(store(&db).await);
     store
         .sync_file_servers(&[server("a"), server("b")])
         .await
@@ -133,10 +124,8 @@ async fn concurrent_first_joins_share_one_room_meeting() {
     );
 }
 
-#[tokio::test]
-async fn calls_are_found_only_by_invited_members_of_their_event() {
-    let dir = TempDir::new();
-    let store = store(&dir).await;
+async fn calls_are_found_only_by_invited_members_of_their_event(db: TestDb) {
+    let store = store(&db).await;
     store
         .sync_file_servers(&[server("a"), server("b")])
         .await
@@ -188,3 +177,9 @@ async fn calls_are_found_only_by_invited_members_of_their_event() {
     // Calls are not rooms: they never count in the spreading of an event's rooms.
     assert!(store.event_rooms_per_server("ev").await.unwrap().is_empty());
 }
+
+on_both_databases!(
+    the_servers_file_wins_and_servers_that_leave_it_are_disabled,
+    concurrent_first_joins_share_one_room_meeting,
+    calls_are_found_only_by_invited_members_of_their_event,
+);

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
+pub mod pg;
+
 use eventyay_bbb::{
     app::Service,
     config::ServeArgs,
@@ -41,8 +43,57 @@ impl SimSpec {
 pub struct TestApp {
     pub service: Option<Service>,
     pub sims: Vec<SimServer>,
-    pub dir: TempDir,
+    pub db: TestDb,
     pub database_url: String,
+}
+
+/// The database a test runs on: a fresh SQLite file, or a fresh database on a throwaway
+/// PostgreSQL cluster.
+pub struct TestDb {
+    pub url: String,
+    pub dir: TempDir,
+    pub cluster: Option<pg::PgCluster>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> Self {
+        let dir = TempDir::new();
+        let url = format!("sqlite://{}?mode=rwc", dir.0.join("bbb.db").display());
+        Self {
+            url,
+            dir,
+            cluster: None,
+        }
+    }
+
+    /// `None` outside CI when PostgreSQL is not installed (the harness says so loudly).
+    pub fn postgres() -> Option<Self> {
+        let cluster = pg::PgCluster::start()?;
+        Some(Self {
+            url: cluster.new_database(),
+            dir: TempDir::new(),
+            cluster: Some(cluster),
+        })
+    }
+}
+
+/// Runs each named `async fn(TestDb)` twice: on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::common::TestDb::sqlite()).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(db) = $crate::common::TestDb::postgres() {
+                    super::$name(db).await
+                }
+            }
+        }
+    )*};
 }
 
 pub struct TempDir(pub PathBuf);
@@ -65,12 +116,15 @@ pub fn secret_of(id: &str) -> String {
     format!("sim-secret-{id}-do-not-leak-7f3a9c")
 }
 
-pub async fn spawn_app(specs: &[SimSpec]) -> TestApp {
-    spawn_app_with(specs, |_| {}).await
+pub async fn spawn_app(db: TestDb, specs: &[SimSpec]) -> TestApp {
+    spawn_app_with(db, specs, |_| {}).await
 }
 
-pub async fn spawn_app_with(specs: &[SimSpec], tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
-    let dir = TempDir::new();
+pub async fn spawn_app_with(
+    db: TestDb,
+    specs: &[SimSpec],
+    tweak: impl FnOnce(&mut ServeArgs),
+) -> TestApp {
     let mut sims = Vec::new();
     let mut file = String::new();
     for spec in specs {
@@ -86,9 +140,9 @@ pub async fn spawn_app_with(specs: &[SimSpec], tweak: impl FnOnce(&mut ServeArgs
         ));
         sims.push(sim);
     }
-    let servers_file = dir.0.join("servers.toml");
+    let servers_file = db.dir.0.join("servers.toml");
     std::fs::write(&servers_file, file).unwrap();
-    let database_url = format!("sqlite://{}?mode=rwc", dir.0.join("bbb.db").display());
+    let database_url = db.url.clone();
     let mut args = ServeArgs {
         listen: Some("127.0.0.1:0".into()),
         database_url: Some(database_url.clone()),
@@ -106,7 +160,7 @@ pub async fn spawn_app_with(specs: &[SimSpec], tweak: impl FnOnce(&mut ServeArgs
     TestApp {
         service: Some(service),
         sims,
-        dir,
+        db,
         database_url,
     }
 }
