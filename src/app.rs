@@ -17,7 +17,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How often readiness asks the database whether it answers.
-const READINESS_INTERVAL: Duration = Duration::from_secs(2);
+const READINESS_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -130,9 +130,7 @@ async fn watch_readiness(
             _ = tokio::time::sleep(READINESS_INTERVAL) => {}
             _ = stopped.changed() => return,
         }
-        let now = tokio::time::timeout(READINESS_INTERVAL, store.ping())
-            .await
-            .is_ok_and(|r| r.is_ok());
+        let now = store.ping(READINESS_INTERVAL).await;
         if now != ready {
             ready = now;
             if ready {

@@ -765,3 +765,101 @@ on_both_databases!(
     recordings_are_listed_from_the_servers_that_hosted_the_room,
     no_secret_appears_in_any_reply,
 );
+
+async fn a_database_outage_answers_unavailable_at_once_and_recovers(db: TestDb) {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let app = spawn_app(db, &[SimSpec::new("bbb-1")]).await;
+    let mut client = app.client().await;
+    let health = HealthClient::new(app.channel().await);
+    let status = |name: &'static str| {
+        let mut health = health.clone();
+        async move {
+            health
+                .check(HealthCheckRequest {
+                    service: name.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .status
+        }
+    };
+    client
+        .room_url(authed(room_request("before", "u", JOIN)))
+        .await
+        .unwrap();
+    let cluster = app.db.cluster.as_ref().unwrap();
+
+    cluster.stop_server();
+    let started = Instant::now();
+    let err = client
+        .room_url(authed(room_request("during", "u", JOIN)))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.code(), Code::Unavailable);
+    assert_eq!(
+        reason(&err),
+        ("unavailable".into(), "ERROR_CODE_UNAVAILABLE".into())
+    );
+    let mut not_ready = false;
+    for _ in 0..50 {
+        if status("").await == ServingStatus::NotServing as i32 {
+            not_ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(not_ready, "readiness follows the database");
+    let started = Instant::now();
+    let err = client
+        .room_url(authed(room_request("during-2", "u", JOIN)))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err).0, "unavailable");
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "once known down, calls fail at once: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        status("eventyay.bbb.v1.BbbService").await,
+        ServingStatus::NotServing as i32
+    );
+    assert_eq!(
+        status("liveness").await,
+        ServingStatus::Serving as i32,
+        "liveness never follows it"
+    );
+
+    cluster.start_server();
+    let mut recovered = false;
+    for _ in 0..50 {
+        if client
+            .room_url(authed(room_request("after", "u", JOIN)))
+            .await
+            .is_ok()
+        {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "calls work again without a restart");
+    for _ in 0..50 {
+        if status("").await == ServingStatus::Serving as i32 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status("").await, ServingStatus::Serving as i32);
+    app.stop().await;
+}
+
+on_postgres!(a_database_outage_answers_unavailable_at_once_and_recovers);

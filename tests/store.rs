@@ -178,6 +178,26 @@ async fn calls_are_found_only_by_invited_members_of_their_event(db: TestDb) {
     assert!(store.event_rooms_per_server("ev").await.unwrap().is_empty());
 }
 
+async fn replicas_starting_at_once_migrate_exactly_once(db: TestDb) {
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let url = db.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let store = Store::connect(&url).await.unwrap();
+            store.migrate().await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().expect("every replica starts");
+    }
+    // And the schema works.
+    let store = store(&db).await;
+    store.sync_file_servers(&[server("a")]).await.unwrap();
+    assert_eq!(store.servers().await.unwrap().len(), 1);
+}
+
+on_postgres!(replicas_starting_at_once_migrate_exactly_once);
+
 on_both_databases!(
     the_servers_file_wins_and_servers_that_leave_it_are_disabled,
     concurrent_first_joins_share_one_room_meeting,

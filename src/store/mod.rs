@@ -11,7 +11,15 @@ use sea_orm::{
     DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait, sea_query::OnConflict,
 };
 use sea_orm_migration::MigratorTrait;
-use std::{collections::HashMap, str::FromStr, time::Duration};
+use std::{
+    collections::HashMap,
+    str::FromStr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 /// The database could not be reached or refused the statement. Callers answer UNAVAILABLE:
 /// the details go to the log, never to a client.
@@ -115,9 +123,15 @@ pub struct Meeting {
     pub server_id: String,
 }
 
+/// The advisory lock key that serialises migrations across replicas ("bbb-migr" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6262_622d_6d69_6772;
+
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Cleared when a health ping fails: calls then fail at once instead of each waiting for a
+    /// connection that will not come, and pass again as soon as a ping succeeds.
+    up: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -148,7 +162,7 @@ impl Store {
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .connect_timeout(Duration::from_secs(3))
-            .acquire_timeout(Duration::from_secs(2))
+            .acquire_timeout(Duration::from_secs(1))
             .sqlx_logging(false);
         if url.starts_with("sqlite:") && !url.contains(":memory:") {
             options.max_connections(8).min_connections(1);
@@ -164,22 +178,50 @@ impl Store {
                 db.execute_unprepared(pragma).await?;
             }
         }
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            up: Arc::new(AtomicBool::new(true)),
+        })
     }
 
-    /// Applies pending migrations.
+    fn check_up(&self) -> Result<()> {
+        if self.up.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err(StoreError(DbErr::Custom(
+                "database marked down by the last health ping".into(),
+            )))
+        }
+    }
+
+    /// Applies pending migrations. On PostgreSQL several replicas may start at once: the
+    /// first takes an advisory lock and migrates, the others wait for it and find nothing left
+    /// to do. (sea-orm-migration takes no lock of its own.)
     pub async fn migrate(&self) -> Result<()> {
-        migrations::Migrator::up(&self.db, None).await?;
+        if self.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            let tx = self.db.begin().await?;
+            tx.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+                .await?;
+            migrations::Migrator::up(&tx, None).await?;
+            tx.commit().await?;
+        } else {
+            migrations::Migrator::up(&self.db, None).await?;
+        }
         Ok(())
     }
 
-    /// A cheap round trip, for readiness.
-    pub async fn ping(&self) -> Result<()> {
-        self.db.ping().await?;
-        Ok(())
+    /// A cheap round trip, for readiness. Its outcome also opens or closes the way for every
+    /// other call (see `up`).
+    pub async fn ping(&self, timeout: Duration) -> bool {
+        let up = tokio::time::timeout(timeout, self.db.ping())
+            .await
+            .is_ok_and(|r| r.is_ok());
+        self.up.store(up, Ordering::Relaxed);
+        up
     }
 
     pub async fn servers(&self) -> Result<Vec<Server>> {
+        self.check_up()?;
         let rows = server::Entity::find().all(&self.db).await?;
         Ok(rows.into_iter().filter_map(server_from_row).collect())
     }
@@ -187,6 +229,7 @@ impl Store {
     /// Makes the servers file the truth for every server it lists, and disables (never
     /// deletes: their history keeps recordings findable) servers that left it.
     pub async fn sync_file_servers(&self, listed: &[Server]) -> Result<()> {
+        self.check_up()?;
         let now = now_ms();
         let tx = self.db.begin().await?;
         for s in listed {
@@ -251,6 +294,7 @@ impl Store {
     }
 
     pub async fn room_meeting(&self, event_id: &str, room_id: &str) -> Result<Option<Meeting>> {
+        self.check_up()?;
         let row = meeting::Entity::find()
             .filter(meeting::Column::EventId.eq(event_id))
             .filter(meeting::Column::RoomId.eq(room_id))
@@ -262,6 +306,7 @@ impl Store {
     /// Inserts a room's meeting unless the room already has one, and returns the room's
     /// meeting either way: concurrent first joins all end up with the same row.
     pub async fn insert_room_meeting(&self, new: &Meeting) -> Result<Meeting> {
+        self.check_up()?;
         let room_id = new.room_id.as_deref().unwrap_or_default();
         let tx = self.db.begin().await?;
         let inserted = meeting::Entity::insert(meeting_row(new))
@@ -283,6 +328,7 @@ impl Store {
 
     /// Records a private call with its members, all or nothing.
     pub async fn insert_call(&self, call: &Meeting, members: &[String]) -> Result<()> {
+        self.check_up()?;
         let tx = self.db.begin().await?;
         meeting::Entity::insert(meeting_row(call)).exec(&tx).await?;
         let rows = members.iter().map(|m| call_member::ActiveModel {
@@ -306,6 +352,7 @@ impl Store {
         call_id: &str,
         member_id: &str,
     ) -> Result<Option<Meeting>> {
+        self.check_up()?;
         let invited = call_member::Entity::find_by_id((call_id.to_owned(), member_id.to_owned()))
             .select_only()
             .column(call_member::Column::MeetingId)
@@ -326,6 +373,7 @@ impl Store {
 
     /// Moves a meeting to another server (same identity) and remembers the new host.
     pub async fn repin(&self, meeting_id: &str, server_id: &str) -> Result<()> {
+        self.check_up()?;
         let tx = self.db.begin().await?;
         meeting::Entity::update_many()
             .col_expr(
@@ -342,6 +390,7 @@ impl Store {
 
     /// Every server that ever hosted the meeting.
     pub async fn hosts(&self, meeting_id: &str) -> Result<Vec<String>> {
+        self.check_up()?;
         Ok(hosting::Entity::find()
             .select_only()
             .column(hosting::Column::ServerId)
@@ -353,6 +402,7 @@ impl Store {
 
     /// How many rooms of `event_id` each server hosts.
     pub async fn event_rooms_per_server(&self, event_id: &str) -> Result<HashMap<String, u64>> {
+        self.check_up()?;
         let rows: Vec<(String, i64)> = meeting::Entity::find()
             .select_only()
             .column(meeting::Column::ServerId)

@@ -77,6 +77,22 @@ impl TestDb {
     }
 }
 
+/// Runs each named `async fn(TestDb)` on PostgreSQL only: for what only several replicas on
+/// one PostgreSQL can do.
+#[macro_export]
+macro_rules! on_postgres {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(db) = $crate::common::TestDb::postgres() {
+                    super::$name(db).await
+                }
+            }
+        }
+    )*};
+}
+
 /// Runs each named `async fn(TestDb)` twice: on SQLite and on PostgreSQL.
 #[macro_export]
 macro_rules! on_both_databases {

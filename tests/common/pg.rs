@@ -155,12 +155,14 @@ impl PgCluster {
         run(ctl, "pg_ctl start");
     }
 
-    /// Stops the server, keeping its data, as an outage would.
+    /// Stops the server, keeping its data, as a restart does (clients are disconnected at once;
+    /// committed data survives, which an immediate stop with `synchronous_commit=off` would not
+    /// promise).
     pub fn stop_server(&self) {
         let mut ctl = pg_command(&self.bin, "pg_ctl");
         ctl.arg("-D")
             .arg(&self.data)
-            .args(["-w", "-m", "immediate", "stop"]);
+            .args(["-w", "-m", "fast", "stop"]);
         run(ctl, "pg_ctl stop");
     }
 
