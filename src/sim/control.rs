@@ -19,6 +19,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/_sim/latency", post(latency))
         .route("/_sim/load", post(load))
         .route("/_sim/stats", get(stats))
+        .route("/_sim/end", post(end))
 }
 
 fn params(raw: Option<String>) -> Params {
@@ -75,6 +76,15 @@ async fn load(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Res
         "ok\n".into_response()
     } else {
         (StatusCode::NOT_FOUND, "no such meeting (or it has ended)\n").into_response()
+    }
+}
+
+/// `meetingID=…`: ends the meeting as its moderator would (a recorded one leaves a recording),
+/// for scripts that do not hold the server's secret.
+async fn end(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Response {
+    match shared.state().end(&params(raw)) {
+        Ok(_) => "ok\n".into_response(),
+        Err(_) => (StatusCode::NOT_FOUND, "no such meeting\n").into_response(),
     }
 }
 
