@@ -21,7 +21,9 @@ const READINESS_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("database: {0}")]
+    /// The cause is shown: at start an operator must be able to tell a wrong password from a
+    /// missing table. Database errors do not echo the URL.
+    #[error("database: {}", .0.0)]
     Database(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -108,11 +110,15 @@ impl Service {
     pub async fn stop(self) {
         api::set_ready(&self.reporter, false).await;
         let _ = self.stop.send(true);
+        let abort = self.task.abort_handle();
         match tokio::time::timeout(DRAIN_TIMEOUT, self.task).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(err))) => tracing::error!(%err, "gRPC server failed"),
             Ok(Err(err)) => tracing::error!(%err, "gRPC server task failed"),
-            Err(_) => tracing::warn!("calls still running after the drain period; stopping anyway"),
+            Err(_) => {
+                tracing::warn!("calls still running after the drain period; stopping anyway");
+                abort.abort();
+            }
         }
     }
 }

@@ -25,8 +25,9 @@ fn invalid(msg: impl Into<String>) -> ConfigError {
     ConfigError::Invalid(msg.into())
 }
 
-/// `serve`'s settings, as flags and environment variables.
-#[derive(Debug, Clone, Default, clap::Args)]
+/// `serve`'s settings, as flags and environment variables. No `Debug`: it holds tokens and the
+/// database URL as typed.
+#[derive(Clone, Default, clap::Args)]
 pub struct ServeArgs {
     /// TOML file with any of the settings below, keyed by variable name
     /// (`EVENTYAY_BBB_LISTEN = "…"`) or its short form (`listen = "…"`).

@@ -163,17 +163,27 @@ async fn calls_are_found_only_by_invited_members_of_their_event(db: TestDb) {
     );
 
     // A move keeps the identity and remembers both hosts.
-    store.repin(&call.id, "b").await.unwrap();
-    let moved = store
-        .call_for_member("ev", &call.id, "bob")
-        .await
-        .unwrap()
-        .unwrap();
+    let moved = store.repin(&call.id, "a", "b").await.unwrap();
+    assert_eq!(
+        Some(&moved),
+        store
+            .call_for_member("ev", &call.id, "bob")
+            .await
+            .unwrap()
+            .as_ref()
+    );
     assert_eq!(moved.server_id, "b");
     assert_eq!(moved.bbb_meeting_id, call.bbb_meeting_id);
     let mut hosts = store.hosts(&call.id).await.unwrap();
     hosts.sort();
     assert_eq!(hosts, vec!["a".to_owned(), "b".to_owned()]);
+    // A second, late move from the old server loses: the first move stands.
+    store
+        .sync_file_servers(&[server("a"), server("b"), server("c")])
+        .await
+        .unwrap();
+    let late = store.repin(&call.id, "a", "c").await.unwrap();
+    assert_eq!(late.server_id, "b");
     // Calls are not rooms: they never count in the spreading of an event's rooms.
     assert!(store.event_rooms_per_server("ev").await.unwrap().is_empty());
 }

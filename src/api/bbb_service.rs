@@ -85,7 +85,7 @@ fn room_join(r: proto::RoomUrlRequest) -> validate::Checked<RoomJoin> {
         room_id: validate::id("room_id", &r.room_id)?,
         room_name: validate::text("room_name", &r.room_name, 256)?,
         user: user(r.user)?,
-        permissions: Permissions::from_strings(validate::permissions(&r.permissions)?),
+        permissions: Permissions::from_strings(r.permissions.iter().map(String::as_str)),
         settings: settings(r.settings)?,
         domain: validate::domain(&r.domain)?,
     })
@@ -147,6 +147,7 @@ impl BbbService for BbbApi {
         &self,
         request: Request<proto::CreateCallRequest>,
     ) -> Result<Response<proto::CreateCallResponse>, Status> {
+        let budget = self.budget(&request);
         let r = request.into_inner();
         let event_id = validate::id("event_id", &r.event_id)?;
         let organizer_id = validate::id("organizer_id", &r.organizer_id)?;
@@ -167,7 +168,7 @@ impl BbbService for BbbApi {
         };
         let call_id = self
             .meetings
-            .create_call(&call)
+            .create_call(&call, budget)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(proto::CreateCallResponse { call_id }))
@@ -181,7 +182,7 @@ impl BbbService for BbbApi {
         let r = request.into_inner();
         let event_id = validate::id("event_id", &r.event_id)?;
         let room_id = validate::id("room_id", &r.room_id)?;
-        let permissions = Permissions::from_strings(validate::permissions(&r.permissions)?);
+        let permissions = Permissions::from_strings(r.permissions.iter().map(String::as_str));
         let list = self
             .recordings
             .list(&event_id, &room_id, permissions, budget)

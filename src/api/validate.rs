@@ -78,14 +78,3 @@ pub fn domain(value: &str) -> Checked<String> {
         Err(ApiError::invalid("domain", "must be a host name"))
     }
 }
-
-/// Permission strings: bounded in number and length, otherwise free-form.
-pub fn permissions(values: &[String]) -> Checked<Vec<&str>> {
-    if values.len() > 64 || values.iter().any(|p| p.len() > 128) {
-        return Err(ApiError::invalid(
-            "permissions",
-            "at most 64 strings of 128 characters",
-        ));
-    }
-    Ok(values.iter().map(String::as_str).collect())
-}

@@ -35,11 +35,6 @@ impl BbbError {
         }
     }
 
-    /// Whether BBB itself answered (so the server is alive) rather than failing to answer.
-    pub fn is_answer(&self) -> bool {
-        matches!(self, Self::Api { .. })
-    }
-
     /// BBB's messageKey, when BBB refused the call.
     pub fn message_key(&self) -> Option<&str> {
         match self {

@@ -71,6 +71,9 @@ pub struct Created {
     pub voice_bridge: String,
     /// The meeting already existed (`duplicateWarning`): nothing about it changed.
     pub duplicate: bool,
+    /// The existing meeting was ended and BBB has not purged it yet: joins will fail until a
+    /// create makes a new one.
+    pub ended: bool,
 }
 
 pub fn created(bytes: &[u8]) -> Result<Created, BbbError> {
@@ -85,6 +88,7 @@ pub fn created(bytes: &[u8]) -> Result<Created, BbbError> {
         moderator_pw: text(&root, "moderatorPW"),
         voice_bridge: text(&root, "voiceBridge"),
         duplicate: root.text_of("messageKey") == Some("duplicateWarning"),
+        ended: flag(&root, "hasBeenForciblyEnded"),
     })
 }
 

@@ -40,7 +40,7 @@ impl FleetServer {
 #[derive(Debug, Default)]
 pub struct Fleet {
     servers: RwLock<Arc<HashMap<String, Arc<FleetServer>>>>,
-    /// Placements per server since start: spreads private calls until the load-aware poller
+    /// Calls placed per server since start: spreads private calls until the load-aware poller
     /// measures real load.
     placed: Mutex<HashMap<String, u64>>,
 }
@@ -97,7 +97,9 @@ impl Fleet {
                 MeetingKind::Call => placed.get(id).copied().unwrap_or(0),
             }
         })?;
-        *placed.entry(chosen.spec.id.clone()).or_default() += 1;
+        if request.kind == MeetingKind::Call {
+            *placed.entry(chosen.spec.id.clone()).or_default() += 1;
+        }
         Some(chosen.clone())
     }
 }

@@ -1,116 +1,170 @@
 //! Single flight per meeting: concurrent joins of one meeting share one "ensure it exists on
 //! its server" attempt, and a successful attempt is trusted for a short while.
 //!
-//! A caller that arrives while an attempt is running waits for it and takes its outcome,
-//! success or failure, so a thousand joins in the same second cost one BBB create — and a dead
-//! server costs them one timeout, not a thousand in a row. A caller that arrives later reuses a
-//! success younger than the TTL; older successes and failures start a new attempt.
+//! The attempt runs as its own task, so it finishes (and its outcome is kept) even when the
+//! caller that started it gives up: a BBB slower than one caller's deadline still serves the
+//! next. Callers that arrive while it runs wait for it and take its outcome, success or failure,
+//! so a thousand joins in the same second cost one BBB create — and a dead server costs them one
+//! timeout, not a thousand in a row. Later callers reuse a success younger than the TTL; older
+//! successes and failures start a new attempt.
 
 use std::{
     collections::HashMap,
     future::Future,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
+use tokio::sync::watch;
 
-/// Slots beyond this many are pruned of idle entries, bounding memory by active meetings.
+/// Past this many keys, idle ones are pruned down to half of it, bounding memory by the
+/// meetings actually in use.
 const PRUNE_ABOVE: usize = 4096;
 
 pub struct Flights<T> {
     ttl: Duration,
-    slots: Mutex<HashMap<String, Arc<Slot<T>>>>,
+    slots: Mutex<HashMap<String, Slot<T>>>,
 }
 
-struct Slot<T> {
-    /// Bumped when an attempt finishes; read before queueing to detect attempts that finished
-    /// while we waited.
-    finished: AtomicU64,
-    state: tokio::sync::Mutex<Last<T>>,
+enum Slot<T> {
+    /// An attempt is running; its outcome will be sent here.
+    Running(watch::Receiver<Option<T>>),
+    /// The last attempt's outcome and when it finished.
+    Done(Instant, T),
 }
 
-struct Last<T> {
-    finished: u64,
-    outcome: Option<(Instant, T)>,
+/// Why a caller got no outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abandoned {
+    /// The attempt's task died (it panicked) before it had an outcome.
+    Lost,
 }
 
-impl<T: Clone, E: Clone> Flights<Result<T, E>> {
-    pub fn new(ttl: Duration) -> Self {
-        Self {
+impl<T, E> Flights<Result<T, E>>
+where
+    T: Clone + Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
+{
+    pub fn new(ttl: Duration) -> Arc<Self> {
+        Arc::new(Self {
             ttl,
             slots: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The outcome for `key`: a fresh success, the running attempt's outcome, or that of a
+    /// new attempt made by `attempt`. Dropping the returned future only stops the waiting.
+    pub async fn run<Fut>(
+        self: &Arc<Self>,
+        key: &str,
+        attempt: impl FnOnce() -> Fut,
+    ) -> Result<Result<T, E>, Abandoned>
+    where
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let mut outcome = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            match slots.get(key) {
+                Some(Slot::Done(at, Ok(value))) if at.elapsed() < self.ttl => {
+                    return Ok(Ok(value.clone()));
+                }
+                Some(Slot::Running(rx)) => rx.clone(),
+                _ => {
+                    self.prune(&mut slots);
+                    let (tx, rx) = watch::channel(None);
+                    slots.insert(key.to_owned(), Slot::Running(rx.clone()));
+                    let guard = Finish {
+                        flights: self.clone(),
+                        key: key.to_owned(),
+                        tx,
+                    };
+                    let work = attempt();
+                    tokio::spawn(async move { guard.finish(work.await) });
+                    rx
+                }
+            }
+        };
+        match outcome.wait_for(Option::is_some).await {
+            Ok(value) => Ok(value.clone().expect("waited for Some")),
+            Err(_) => Err(Abandoned::Lost),
         }
     }
 
-    /// Runs `attempt` for `key`, unless an attempt that finished while we waited, or a recent
-    /// success, already answers.
-    pub async fn run<F, Fut>(&self, key: &str, attempt: F) -> Result<T, E>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        let slot = self.slot(key);
-        let seen = slot.finished.load(Ordering::Acquire);
-        let mut last = slot.state.lock().await;
-        if let Some((at, outcome)) = &last.outcome {
-            let shared = last.finished != seen;
-            let fresh = outcome.is_ok() && at.elapsed() < self.ttl;
-            if shared || fresh {
-                return outcome.clone();
+    fn prune(&self, slots: &mut HashMap<String, Slot<Result<T, E>>>) {
+        if slots.len() < PRUNE_ABOVE {
+            return;
+        }
+        let ttl = self.ttl;
+        slots.retain(|_, slot| match slot {
+            Slot::Running(_) => true,
+            Slot::Done(at, outcome) => outcome.is_ok() && at.elapsed() < ttl,
+        });
+        // Still crowded with fresh successes: drop the oldest half.
+        if slots.len() >= PRUNE_ABOVE / 2 {
+            let mut ages: Vec<Instant> = slots
+                .values()
+                .filter_map(|s| match s {
+                    Slot::Done(at, _) => Some(*at),
+                    Slot::Running(_) => None,
+                })
+                .collect();
+            ages.sort();
+            if let Some(cut) = ages.get(ages.len() / 2).copied() {
+                slots.retain(|_, slot| !matches!(slot, Slot::Done(at, _) if *at < cut));
             }
         }
-        let outcome = attempt().await;
-        last.finished += 1;
-        last.outcome = Some((Instant::now(), outcome.clone()));
-        slot.finished.store(last.finished, Ordering::Release);
-        outcome
     }
+}
 
-    fn slot(&self, key: &str) -> Arc<Slot<Result<T, E>>> {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(slot) = slots.get(key) {
-            return slot.clone();
+/// Records an attempt's outcome, or — if the task dies first — clears the slot so that the
+/// next caller starts afresh instead of waiting on nothing.
+struct Finish<V> {
+    flights: Arc<Flights<V>>,
+    key: String,
+    tx: watch::Sender<Option<V>>,
+}
+
+impl<V: Clone> Finish<V> {
+    fn finish(self, outcome: V) {
+        {
+            let mut slots = self.flights.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.insert(
+                self.key.clone(),
+                Slot::Done(Instant::now(), outcome.clone()),
+            );
         }
-        if slots.len() >= PRUNE_ABOVE {
-            let ttl = self.ttl;
-            slots.retain(|_, slot| {
-                Arc::strong_count(slot) > 1
-                    || slot.state.try_lock().map_or(true, |last| {
-                        last.outcome
-                            .as_ref()
-                            .is_some_and(|(at, _)| at.elapsed() < ttl)
-                    })
-            });
+        // Sent before the drop below, so `Drop` sees an outcome and leaves the slot alone.
+        self.tx.send_replace(Some(outcome));
+    }
+}
+
+impl<V> Drop for Finish<V> {
+    fn drop(&mut self) {
+        if self.tx.borrow().is_none() {
+            let mut slots = self.flights.slots.lock().unwrap_or_else(|p| p.into_inner());
+            if matches!(slots.get(&self.key), Some(Slot::Running(_))) {
+                slots.remove(&self.key);
+            }
         }
-        let slot = Arc::new(Slot {
-            finished: AtomicU64::new(0),
-            state: tokio::sync::Mutex::new(Last {
-                finished: 0,
-                outcome: None,
-            }),
-        });
-        slots.insert(key.to_owned(), slot.clone());
-        slot
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    type F = Flights<Result<u32, String>>;
 
     #[tokio::test]
     async fn concurrent_callers_share_one_attempt() {
-        let flights = Arc::new(Flights::<Result<u32, String>>::new(Duration::from_secs(2)));
+        let flights = F::new(Duration::from_secs(2));
         let attempts = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for _ in 0..200 {
             let (flights, attempts) = (flights.clone(), attempts.clone());
             tasks.push(tokio::spawn(async move {
                 flights
-                    .run("room", || async {
+                    .run("room", || async move {
                         attempts.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         Ok::<_, String>(7)
@@ -119,21 +173,21 @@ mod tests {
             }));
         }
         for t in tasks {
-            assert_eq!(t.await.unwrap(), Ok(7));
+            assert_eq!(t.await.unwrap(), Ok(Ok(7)));
         }
         assert_eq!(attempts.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
     async fn waiters_share_a_failure_but_later_callers_retry() {
-        let flights = Arc::new(Flights::<Result<u32, String>>::new(Duration::from_secs(2)));
+        let flights = F::new(Duration::from_secs(2));
         let attempts = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for _ in 0..50 {
             let (flights, attempts) = (flights.clone(), attempts.clone());
             tasks.push(tokio::spawn(async move {
                 flights
-                    .run("room", || async {
+                    .run("room", || async move {
                         attempts.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         Err::<u32, _>("down".to_owned())
@@ -142,53 +196,80 @@ mod tests {
             }));
         }
         for t in tasks {
-            assert_eq!(t.await.unwrap(), Err("down".into()));
+            assert_eq!(t.await.unwrap(), Ok(Err("down".into())));
         }
         assert_eq!(attempts.load(Ordering::SeqCst), 1);
         let again = flights.run("room", || async { Ok::<_, String>(1) }).await;
-        assert_eq!(again, Ok(1));
+        assert_eq!(again, Ok(Ok(1)));
     }
 
     #[tokio::test]
     async fn successes_expire() {
-        let flights = Flights::<Result<u32, String>>::new(Duration::from_millis(100));
+        let flights = F::new(Duration::from_millis(100));
         assert_eq!(
             flights.run("m", || async { Ok::<_, String>(1) }).await,
-            Ok(1)
+            Ok(Ok(1))
         );
         assert_eq!(
             flights.run("m", || async { Ok::<_, String>(2) }).await,
-            Ok(1)
+            Ok(Ok(1))
         );
         tokio::time::sleep(Duration::from_millis(120)).await;
         assert_eq!(
             flights.run("m", || async { Ok::<_, String>(3) }).await,
-            Ok(3)
+            Ok(Ok(3))
         );
         assert_eq!(
             flights.run("other", || async { Ok::<_, String>(5) }).await,
-            Ok(5)
+            Ok(Ok(5))
         );
     }
 
     #[tokio::test]
-    async fn a_cancelled_attempt_lets_the_next_caller_lead() {
-        let flights = Arc::new(Flights::<Result<u32, String>>::new(Duration::from_secs(2)));
-        let f = flights.clone();
-        let hung = tokio::spawn(async move {
-            f.run("m", || async {
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                Ok::<_, String>(0)
-            })
-            .await
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        hung.abort();
-        let next = tokio::time::timeout(
-            Duration::from_secs(1),
-            flights.run("m", || async { Ok::<_, String>(9) }),
+    async fn an_attempt_outlives_the_caller_that_started_it() {
+        let flights = F::new(Duration::from_secs(2));
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let slow = |attempts: Arc<AtomicUsize>| async move {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok::<_, String>(9)
+        };
+        let impatient = tokio::time::timeout(
+            Duration::from_millis(50),
+            flights.run("m", || slow(attempts.clone())),
         )
         .await;
-        assert_eq!(next.unwrap(), Ok(9));
+        assert!(impatient.is_err(), "the first caller gave up");
+        // The next caller joins the attempt already running instead of starting over.
+        assert_eq!(flights.run("m", || slow(attempts.clone())).await, Ok(Ok(9)));
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_attempt_frees_its_slot() {
+        let flights = F::new(Duration::from_secs(2));
+        let lost = flights
+            .run("m", || async {
+                panic!("attempt failed hard");
+                #[allow(unreachable_code)]
+                Ok::<u32, String>(0)
+            })
+            .await;
+        assert_eq!(lost, Err(Abandoned::Lost));
+        assert_eq!(
+            flights.run("m", || async { Ok::<_, String>(4) }).await,
+            Ok(Ok(4))
+        );
+    }
+
+    #[tokio::test]
+    async fn pruning_keeps_memory_bounded() {
+        let flights = F::new(Duration::from_secs(60));
+        for i in 0..(PRUNE_ABOVE * 2) {
+            let _ = flights
+                .run(&format!("k{i}"), || async { Ok::<_, String>(1) })
+                .await;
+        }
+        assert!(flights.slots.lock().unwrap().len() <= PRUNE_ABOVE);
     }
 }

@@ -12,6 +12,7 @@ use crate::{
 use flight::Flights;
 use rand::{Rng, distr::Alphanumeric};
 use std::{collections::HashMap, sync::Arc, time::Duration};
+use tokio::time::Instant;
 
 /// The user a join URL is signed for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -122,6 +123,10 @@ pub enum Failure {
     NotInvited,
     #[error("the deadline passed")]
     Deadline,
+    #[error("BBB still holds the ended meeting")]
+    StillEnding,
+    #[error("the attempt's task died")]
+    Lost,
 }
 
 impl From<StoreError> for Error {
@@ -140,10 +145,15 @@ struct Ensured {
 }
 
 pub struct Meetings {
+    core: Arc<Core>,
+    flights: Arc<Flights<Result<Ensured, Error>>>,
+}
+
+/// What an ensure attempt needs; shared with the attempt's own task.
+struct Core {
     store: Store,
     fleet: Arc<Fleet>,
     bbb: BbbClient,
-    flights: Flights<Result<Ensured, Error>>,
 }
 
 /// BBB accepts 2–64 characters for passwords; 24 alphanumerics give 142 bits.
@@ -155,18 +165,22 @@ fn random_key() -> String {
         .collect()
 }
 
+/// How often, and how long apart, a create is retried while BBB still holds the ended meeting
+/// under the same meetingID (it answers with the old createTime until it purges it).
+const ENDED_RETRIES: u32 = 4;
+const ENDED_RETRY_PAUSE: Duration = Duration::from_millis(250);
+
 impl Meetings {
     pub fn new(store: Store, fleet: Arc<Fleet>, bbb: BbbClient, ensure_ttl: Duration) -> Self {
         Self {
-            store,
-            fleet,
-            bbb,
+            core: Arc::new(Core { store, fleet, bbb }),
             flights: Flights::new(ensure_ttl),
         }
     }
 
     /// A join URL for a room, creating the room's meeting on its first join.
     pub async fn room_url(&self, join: &RoomJoin, budget: Duration) -> Result<JoinUrl, Error> {
+        let deadline = Instant::now() + budget;
         if !join.permissions.join {
             return Err(Error::Denied);
         }
@@ -174,7 +188,13 @@ impl Meetings {
             return Err(Error::MissingProfile);
         }
         let key = format!("room/{}/{}", join.event_id, join.room_id);
-        let ensured = within(budget, self.flights.run(&key, || self.ensure_room(join))).await?;
+        let core = self.core.clone();
+        let owned = join.clone();
+        let ensured = self
+            .ensure(deadline, &key, move || async move {
+                core.ensure_room(&owned).await
+            })
+            .await?;
         let query = params::room_join(
             &ensured.meeting,
             ensured.create_time,
@@ -192,7 +212,7 @@ impl Meetings {
     }
 
     /// Records a private call for its members on a server that takes calls.
-    pub async fn create_call(&self, call: &NewCall) -> Result<String, Error> {
+    pub async fn create_call(&self, call: &NewCall, budget: Duration) -> Result<String, Error> {
         let request = PlacementRequest {
             event_id: &call.event_id,
             organizer_id: &call.organizer_id,
@@ -200,6 +220,7 @@ impl Meetings {
             prefer: None,
         };
         let server = self
+            .core
             .fleet
             .place(&request, &HashMap::new())
             .ok_or(Error::BbbFailed(Failure::NoServer))?;
@@ -213,23 +234,31 @@ impl Meetings {
             moderator_pw: random_key(),
             server_id: server.spec.id.clone(),
         };
-        self.store.insert_call(&meeting, &call.member_ids).await?;
+        let insert = self.core.store.insert_call(&meeting, &call.member_ids);
+        within(Instant::now() + budget, async { Ok(insert.await?) }).await?;
         Ok(meeting.id)
     }
 
     /// A join URL for a private call, for its members only.
     pub async fn call_url(&self, join: &CallJoin, budget: Duration) -> Result<JoinUrl, Error> {
+        let deadline = Instant::now() + budget;
         if params::full_name(&join.user.display_name).is_empty() {
             return Err(Error::MissingProfile);
         }
         let lookup = self
+            .core
             .store
             .call_for_member(&join.event_id, &join.call_id, &join.user.id);
-        let meeting = within(budget, async { Ok(lookup.await?) })
+        let meeting = within(deadline, async { Ok(lookup.await?) })
             .await?
             .ok_or(Error::BbbFailed(Failure::NotInvited))?;
         let key = format!("call/{}", meeting.id);
-        let ensured = within(budget, self.flights.run(&key, || self.ensure_call(meeting))).await?;
+        let core = self.core.clone();
+        let ensured = self
+            .ensure(deadline, &key, move || async move {
+                core.ensure_call(meeting).await
+            })
+            .await?;
         let query = params::call_join(
             &ensured.meeting,
             ensured.create_time,
@@ -244,6 +273,26 @@ impl Meetings {
         })
     }
 
+    /// The shared outcome of ensuring the meeting behind `key`, waited for until `deadline`.
+    async fn ensure<Fut>(
+        &self,
+        deadline: Instant,
+        key: &str,
+        attempt: impl FnOnce() -> Fut,
+    ) -> Result<Ensured, Error>
+    where
+        Fut: Future<Output = Result<Ensured, Error>> + Send + 'static,
+    {
+        let shared = self.flights.run(key, attempt);
+        match tokio::time::timeout_at(deadline, shared).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_lost)) => Err(Error::BbbFailed(Failure::Lost)),
+            Err(_) => Err(Error::BbbFailed(Failure::Deadline)),
+        }
+    }
+}
+
+impl Core {
     async fn ensure_room(&self, join: &RoomJoin) -> Result<Ensured, Error> {
         let meeting = match self
             .store
@@ -296,9 +345,10 @@ impl Meetings {
     }
 
     async fn ensure_call(&self, meeting: Meeting) -> Result<Ensured, Error> {
+        let (event_id, organizer_id) = (meeting.event_id.clone(), meeting.organizer_id.clone());
         let request = PlacementRequest {
-            event_id: &meeting.event_id.clone(),
-            organizer_id: &meeting.organizer_id.clone(),
+            event_id: &event_id,
+            organizer_id: &organizer_id,
             kind: MeetingKind::Call,
             prefer: None,
         };
@@ -308,7 +358,8 @@ impl Meetings {
     }
 
     /// The meeting's server, or a new one (same meetingID and passwords) when its server was
-    /// disabled or removed.
+    /// disabled or removed. The move is conditional on the old server, so when two replicas
+    /// move at once both end up on the one that won.
     async fn pinned_or_moved(
         &self,
         meeting: Meeting,
@@ -323,17 +374,21 @@ impl Meetings {
             MeetingKind::Room => self.store.event_rooms_per_server(request.event_id).await?,
             MeetingKind::Call => HashMap::new(),
         };
-        let server = self
+        let target = self
             .fleet
             .place(request, &rooms)
             .ok_or(Error::BbbFailed(Failure::NoServer))?;
-        self.store.repin(&meeting.id, &server.spec.id).await?;
-        tracing::info!(meeting = %meeting.id, from = %meeting.server_id, to = %server.spec.id, "moved a meeting off a disabled server");
-        let moved = Meeting {
-            server_id: server.spec.id.clone(),
-            ..meeting
-        };
-        Ok((moved, server))
+        let stored = self
+            .store
+            .repin(&meeting.id, &meeting.server_id, &target.spec.id)
+            .await?;
+        tracing::info!(meeting = %meeting.id, from = %meeting.server_id, to = %stored.server_id, "moved a meeting off a disabled server");
+        let server = self
+            .fleet
+            .get(&stored.server_id)
+            .filter(|s| s.keeps_meetings())
+            .ok_or(Error::BbbFailed(Failure::NoServer))?;
+        Ok((stored, server))
     }
 
     async fn create(
@@ -343,28 +398,41 @@ impl Meetings {
         query: &crate::bbb::Query,
         presentation: &[String],
     ) -> Result<Ensured, Error> {
-        match self.bbb.create(&server.endpoint, query, presentation).await {
-            Ok(created) => Ok(Ensured {
-                meeting,
-                server,
-                create_time: created.create_time,
-            }),
-            Err(error) => {
-                tracing::warn!(server = %server.spec.id, meeting = %meeting.id, error = %error, kind = error.kind(), "BBB create failed");
-                Err(Error::BbbFailed(Failure::Bbb {
-                    server: server.spec.id.clone(),
-                    error,
-                }))
-            }
+        let mut retries = 0;
+        loop {
+            let failure = match self.bbb.create(&server.endpoint, query, presentation).await {
+                Ok(created) if !created.ended => {
+                    return Ok(Ensured {
+                        meeting,
+                        server,
+                        create_time: created.create_time,
+                    });
+                }
+                // BBB still holds the ended meeting; a join URL for it would not work.
+                Ok(_) if retries < ENDED_RETRIES => {
+                    retries += 1;
+                    tokio::time::sleep(ENDED_RETRY_PAUSE).await;
+                    continue;
+                }
+                Ok(_) => Failure::StillEnding,
+                Err(error) => {
+                    tracing::warn!(server = %server.spec.id, meeting = %meeting.id, error = %error, kind = error.kind(), "BBB create failed");
+                    Failure::Bbb {
+                        server: server.spec.id.clone(),
+                        error,
+                    }
+                }
+            };
+            return Err(Error::BbbFailed(failure));
         }
     }
 }
 
 async fn within<T>(
-    budget: Duration,
+    deadline: Instant,
     work: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
-    tokio::time::timeout(budget, work)
+    tokio::time::timeout_at(deadline, work)
         .await
         .unwrap_or(Err(Error::BbbFailed(Failure::Deadline)))
 }

@@ -10,9 +10,8 @@ const SOURCE: &str = "eventyay";
 /// The query of `create` for a room's meeting. Settings that shape the meeting only take effect
 /// when it starts: BBB ignores everything but the passwords on a duplicate create.
 pub fn room_create(meeting: &Meeting, room_name: &str, settings: &RoomSettings) -> Query {
-    let name = room_name.trim();
     let mut q = Query::new();
-    q.push("name", if name.is_empty() { "Meeting" } else { name })
+    q.push("name", meeting_name(room_name))
         .push("meetingID", &meeting.bbb_meeting_id)
         .push("attendeePW", &meeting.attendee_pw)
         .push("moderatorPW", &meeting.moderator_pw)
@@ -119,15 +118,39 @@ fn join_base(meeting: &Meeting, create_time: u64, user: &User, moderator: bool) 
 /// a local development domain would only produce errors in its log.
 fn push_style(q: &mut Query, domain: &str) {
     let domain = domain.trim();
-    let local = domain.is_empty()
-        || ["localhost", "127.0.0.1", ".local", ".test"]
-            .iter()
-            .any(|l| domain.contains(l));
+    let host = domain.split(':').next().unwrap_or_default();
+    let local = host.is_empty()
+        || host == "localhost"
+        || host == "127.0.0.1"
+        || host.ends_with(".localhost")
+        || host.ends_with(".local")
+        || host.ends_with(".test");
     if !local {
         q.push(
             "userdata-bbb_custom_style_url",
             format!("https://{domain}/_bbb.css"),
         );
+    }
+}
+
+/// The meeting name BBB accepts: control characters removed, 2 to 256 UTF-16 units (BBB
+/// counts Java chars), "Meeting" when too short — a name BBB refuses would make the room
+/// unusable for good.
+pub fn meeting_name(room_name: &str) -> String {
+    let clean = full_name(room_name);
+    let mut units = 0;
+    let truncated: String = clean
+        .chars()
+        .take_while(|c| {
+            units += c.len_utf16();
+            units <= 256
+        })
+        .collect();
+    let truncated = truncated.trim_end();
+    if truncated.encode_utf16().count() < 2 {
+        "Meeting".to_owned()
+    } else {
+        truncated.to_owned()
     }
 }
 
@@ -274,6 +297,44 @@ mod tests {
         assert_eq!(get(&p, "role"), Some("MODERATOR"));
         assert_eq!(get(&p, "guest"), Some("false"));
         assert_eq!(get(&p, "userdata-bbb_custom_style_url"), None);
+    }
+
+    #[test]
+    fn meeting_names_always_satisfy_bbb() {
+        assert_eq!(meeting_name("Main Stage"), "Main Stage");
+        assert_eq!(meeting_name("A"), "Meeting");
+        assert_eq!(meeting_name(" \u{1}\u{2} "), "Meeting");
+        assert_eq!(meeting_name("a\u{0}b"), "ab");
+        let emoji = "😀".repeat(200);
+        let name = meeting_name(&emoji);
+        assert_eq!(name.encode_utf16().count(), 256);
+        assert_eq!(meeting_name(&"x".repeat(300)).len(), 256);
+    }
+
+    #[test]
+    fn the_style_sheet_is_left_out_only_for_local_hosts() {
+        let style = |domain: &str| {
+            let mut q = Query::new();
+            push_style(&mut q, domain);
+            get(&params(&q), "userdata-bbb_custom_style_url").map(str::to_owned)
+        };
+        for local in [
+            "",
+            "localhost",
+            "localhost:8000",
+            "127.0.0.1:8000",
+            "ev.local",
+            "ev.test",
+        ] {
+            assert_eq!(style(local), None, "{local}");
+        }
+        for public in ["conf.testing.io", "a.locale.de", "events.example.org:8443"] {
+            assert_eq!(
+                style(public),
+                Some(format!("https://{public}/_bbb.css")),
+                "{public}"
+            );
+        }
     }
 
     #[test]

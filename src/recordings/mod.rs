@@ -8,7 +8,7 @@ use crate::{
     store::Store,
 };
 use std::{collections::HashMap, sync::Arc, time::Duration};
-use tokio::task::JoinSet;
+use tokio::{task::JoinSet, time::Instant};
 
 /// One recording as the backend shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,12 +55,25 @@ impl Recordings {
         if !permissions.recordings {
             return Err(Error::Denied);
         }
-        let Some(meeting) = self.store.room_meeting(event_id, room_id).await? else {
+        let deadline = Instant::now() + budget;
+        let read = async {
+            let Some(meeting) = self.store.room_meeting(event_id, room_id).await? else {
+                return Ok(None);
+            };
+            let hosts = self.store.hosts(&meeting.id).await?;
+            Ok(Some((meeting, hosts)))
+        };
+        let Some((meeting, hosts)) = tokio::time::timeout_at(deadline, read)
+            .await
+            .unwrap_or(Err(Error::BbbFailed(Failure::Deadline)))?
+        else {
             return Ok(RecordingList::default());
         };
-        let hosts = self.store.hosts(&meeting.id).await?;
-        let per_server = budget.min(self.bbb.timeouts().recordings);
+        let per_server = deadline
+            .saturating_duration_since(Instant::now())
+            .min(self.bbb.timeouts().recordings);
         let mut asks = JoinSet::new();
+        let mut asked_of = HashMap::new();
         let mut unreachable = Vec::new();
         for host in hosts {
             let Some(server) = self.fleet.get(&host) else {
@@ -70,18 +83,24 @@ impl Recordings {
             };
             let bbb = self.bbb.clone();
             let meeting_id = meeting.bbb_meeting_id.clone();
-            asks.spawn(async move {
+            let task = asks.spawn(async move {
                 let ids = [meeting_id.as_str()];
                 let ask = bbb.get_recordings(&server.endpoint, &ids);
                 let result = tokio::time::timeout(per_server, ask).await;
                 (server, result)
             });
+            asked_of.insert(task.id(), host);
         }
         let asked = asks.len() + unreachable.len();
         let mut merged: HashMap<String, RecordingView> = HashMap::new();
-        while let Some(joined) = asks.join_next().await {
-            let Ok((server, result)) = joined else {
-                continue;
+        while let Some(joined) = asks.join_next_with_id().await {
+            let (server, result) = match joined {
+                Ok((_, answer)) => answer,
+                Err(died) => {
+                    tracing::error!(server = ?asked_of.get(&died.id()), "getRecordings task died");
+                    unreachable.extend(asked_of.get(&died.id()).cloned());
+                    continue;
+                }
             };
             match result {
                 Ok(Ok(recordings)) => {

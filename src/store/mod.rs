@@ -167,17 +167,16 @@ impl Store {
         if url.starts_with("sqlite:") && !url.contains(":memory:") {
             options.max_connections(8).min_connections(1);
         }
+        // Per connection: WAL so readers never wait for the writer, and a busy timeout so
+        // concurrent writers queue instead of failing.
+        options.map_sqlx_sqlite_opts(|o| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5))
+        });
         let db = Database::connect(options).await?;
-        if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-            for pragma in [
-                "PRAGMA journal_mode=WAL",
-                "PRAGMA synchronous=NORMAL",
-                "PRAGMA foreign_keys=ON",
-                "PRAGMA busy_timeout=5000",
-            ] {
-                db.execute_unprepared(pragma).await?;
-            }
-        }
         Ok(Self {
             db,
             up: Arc::new(AtomicBool::new(true)),
@@ -371,21 +370,30 @@ impl Store {
         Ok(row.map(meeting_from_row))
     }
 
-    /// Moves a meeting to another server (same identity) and remembers the new host.
-    pub async fn repin(&self, meeting_id: &str, server_id: &str) -> Result<()> {
+    /// Moves a meeting from `from` to `to` (same identity) and remembers the new host —
+    /// unless someone moved it first, in which case their move stands. Returns the meeting as
+    /// stored afterwards.
+    pub async fn repin(&self, meeting_id: &str, from: &str, to: &str) -> Result<Meeting> {
         self.check_up()?;
         let tx = self.db.begin().await?;
-        meeting::Entity::update_many()
+        let moved = meeting::Entity::update_many()
             .col_expr(
                 meeting::Column::ServerId,
-                sea_orm::sea_query::Expr::value(server_id),
+                sea_orm::sea_query::Expr::value(to),
             )
             .filter(meeting::Column::Id.eq(meeting_id))
+            .filter(meeting::Column::ServerId.eq(from))
             .exec(&tx)
             .await?;
-        insert_host(&tx, meeting_id, server_id).await?;
+        if moved.rows_affected > 0 {
+            insert_host(&tx, meeting_id, to).await?;
+        }
+        let row = meeting::Entity::find_by_id(meeting_id.to_owned())
+            .one(&tx)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("moved meeting vanished".into()))?;
         tx.commit().await?;
-        Ok(())
+        Ok(meeting_from_row(row))
     }
 
     /// Every server that ever hosted the meeting.
