@@ -870,3 +870,148 @@ async fn a_database_outage_answers_unavailable_at_once_and_recovers(db: TestDb) 
 }
 
 on_postgres!(a_database_outage_answers_unavailable_at_once_and_recovers);
+
+async fn a_join_right_after_an_end_waits_out_bbbs_purge_of_the_old_meeting(db: TestDb) {
+    let mut spec = SimSpec::new("bbb-1");
+    spec.ended_retention = Duration::from_millis(500);
+    let app = spawn_app(db, &[spec]).await;
+    let mut client = app.client().await;
+    let first = client
+        .room_url(authed(room_request("r", "u", MODERATE)))
+        .await
+        .unwrap()
+        .into_inner();
+    end_on_sim(&app, "bbb-1", &first.meeting_id).await;
+    tokio::time::sleep(Duration::from_millis(350)).await; // past the service's ensure TTL
+
+    let second = client
+        .room_url(authed(room_request("r", "u", MODERATE)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(
+        param(&second.url, "createTime"),
+        param(&first.url, "createTime")
+    );
+    assert_join_works(&second.url).await;
+    app.stop().await;
+}
+
+async fn a_create_slower_than_the_callers_deadline_still_serves_the_next_caller(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("bbb-1")]).await;
+    let mut client = app.client().await;
+    app.sim("bbb-1").set_latency(Duration::from_millis(400));
+    let mut impatient = authed(room_request("slow", "u", JOIN));
+    impatient.set_timeout(Duration::from_millis(200));
+    let started = Instant::now();
+    let err = client.room_url(impatient).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_millis(200));
+    assert_eq!(
+        reason(&err).0,
+        "bbb.failed",
+        "a typed error, before the deadline"
+    );
+
+    // The create went on without its caller; the next join reuses it instead of starting over.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let url = client
+        .room_url(authed(room_request("slow", "u", JOIN)))
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    assert_join_works(&url).await;
+    assert_eq!(app.sim("bbb-1").call_count("create"), 1);
+    app.stop().await;
+}
+
+async fn malformed_call_and_recording_requests_are_rejected(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("bbb-1")]).await;
+    let mut client = app.client().await;
+    let call = uuid::Uuid::new_v4().to_string();
+    let call_cases: Vec<(&str, proto::CallUrlRequest)> = vec![
+        (
+            "event_id",
+            proto::CallUrlRequest {
+                event_id: "".into(),
+                call_id: call.clone(),
+                user: user("u", "U"),
+                domain: "".into(),
+            },
+        ),
+        (
+            "user",
+            proto::CallUrlRequest {
+                event_id: "ev".into(),
+                call_id: call.clone(),
+                user: None,
+                domain: "".into(),
+            },
+        ),
+        (
+            "user.id",
+            proto::CallUrlRequest {
+                event_id: "ev".into(),
+                call_id: call.clone(),
+                user: user("a b", "U"),
+                domain: "".into(),
+            },
+        ),
+        (
+            "domain",
+            proto::CallUrlRequest {
+                event_id: "ev".into(),
+                call_id: call.clone(),
+                user: user("u", "U"),
+                domain: "a/b".into(),
+            },
+        ),
+    ];
+    for (field, request) in call_cases {
+        let err = client.call_url(authed(request)).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{field}");
+        use tonic_types::StatusExt;
+        assert_eq!(
+            err.get_details_bad_request().unwrap().field_violations[0].field,
+            field
+        );
+    }
+    let recording_cases = [
+        (
+            "event_id",
+            proto::ListRecordingsRequest {
+                event_id: "e v".into(),
+                room_id: "r".into(),
+                permissions: vec![],
+            },
+        ),
+        (
+            "room_id",
+            proto::ListRecordingsRequest {
+                event_id: "ev".into(),
+                room_id: "".into(),
+                permissions: vec![],
+            },
+        ),
+    ];
+    for (field, request) in recording_cases {
+        let err = client.list_recordings(authed(request)).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{field}");
+    }
+    let created = client
+        .create_call(authed(proto::CreateCallRequest {
+            event_id: "ev".into(),
+            organizer_id: "o".into(),
+            member_ids: vec!["a".into(), "b c".into()],
+        }))
+        .await;
+    assert_eq!(created.unwrap_err().code(), Code::InvalidArgument);
+    assert_eq!(app.sim("bbb-1").call_count("create"), 0);
+    app.stop().await;
+}
+
+on_both_databases!(
+    a_join_right_after_an_end_waits_out_bbbs_purge_of_the_old_meeting,
+    a_create_slower_than_the_callers_deadline_still_serves_the_next_caller,
+    malformed_call_and_recording_requests_are_rejected,
+);

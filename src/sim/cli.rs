@@ -36,6 +36,10 @@ pub struct SimArgs {
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     publish_delay: Duration,
 
+    /// How long an ended meeting lingers before a create makes a new one (e.g. 5s).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    ended_retention: Duration,
+
     /// Delay added to every API answer (e.g. 20ms).
     #[arg(long, default_value = "0ms", value_parser = parse_duration)]
     latency: Duration,
@@ -71,6 +75,7 @@ pub async fn run(args: SimArgs) -> Result<(), Box<dyn Error>> {
             checksums: args.checksums.clone(),
             publish_delay: args.publish_delay,
             latency: args.latency,
+            ended_retention: args.ended_retention,
         };
         let server = SimServer::start(config).await.map_err(|err| {
             format!(

@@ -37,6 +37,9 @@ pub struct SimConfig {
     pub publish_delay: Duration,
     /// Delay added to every API answer.
     pub latency: Duration,
+    /// How long an ended meeting lingers before a create makes a new one (real BBB purges
+    /// ended meetings after a while; until then create answers for the old one).
+    pub ended_retention: Duration,
 }
 
 impl SimConfig {
@@ -48,6 +51,7 @@ impl SimConfig {
             checksums: ChecksumAlgorithm::ALL.to_vec(),
             publish_delay: Duration::ZERO,
             latency: Duration::ZERO,
+            ended_retention: Duration::ZERO,
         }
     }
 }

@@ -124,7 +124,11 @@ impl SimServer {
         let shared = Arc::new(Shared {
             secret: config.secret,
             checksums: config.checksums,
-            state: Mutex::new(State::new(origin.clone(), config.publish_delay)),
+            state: Mutex::new(State::new(
+                origin.clone(),
+                config.publish_delay,
+                config.ended_retention,
+            )),
             origin,
             calls: Mutex::new(HashMap::new()),
             faults,

@@ -243,6 +243,7 @@ pub(crate) struct State {
     /// `http://127.0.0.1:PORT`, the host of client and playback URLs.
     base: String,
     publish_delay: Duration,
+    ended_retention: Duration,
     meetings: HashMap<String, Meeting>,
     /// Voice bridges of the meetings that have not ended.
     voice_bridges: HashSet<String>,
@@ -251,10 +252,11 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(base: String, publish_delay: Duration) -> Self {
+    pub(crate) fn new(base: String, publish_delay: Duration, ended_retention: Duration) -> Self {
         Self {
             base,
             publish_delay,
+            ended_retention,
             meetings: HashMap::new(),
             voice_bridges: HashSet::new(),
             recordings: Vec::new(),
@@ -269,7 +271,8 @@ impl State {
     ) -> Result<String, Failure> {
         let meeting_id = meeting_id(params)?;
         let name = params.non_empty("name").ok_or(MISSING_NAME)?;
-        if !(2..=256).contains(&name.chars().count()) {
+        // Java counts UTF-16 units.
+        if !(2..=256).contains(&name.encode_utf16().count()) {
             return Err(NAME_SIZE);
         }
         let attendee_pw = params.non_empty("attendeePW");
@@ -286,6 +289,16 @@ impl State {
                 return Ok(xml::create(existing, key, message));
             }
             return Err(ID_NOT_UNIQUE);
+        }
+        // BBB keeps an ended meeting in memory until it purges it; a create in that window
+        // answers for the old meeting, flagged as forcibly ended.
+        let retention = u64::try_from(self.ended_retention.as_millis()).unwrap_or(u64::MAX);
+        if let Some(ending) = previous.filter(|m| {
+            m.end_time
+                .is_some_and(|end| now_ms() < end.saturating_add(retention))
+        }) {
+            let (key, message) = DUPLICATE_WARNING;
+            return Ok(xml::create(ending, key, message));
         }
         // A re-created meeting must be told apart from the old one by join's createTime.
         let create_time = now_ms().max(previous.map_or(0, |m| m.create_time + 1));

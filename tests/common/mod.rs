@@ -24,6 +24,7 @@ pub struct SimSpec {
     pub id: &'static str,
     pub extra: &'static str,
     pub checksums: Vec<eventyay_bbb::bbb::ChecksumAlgorithm>,
+    pub ended_retention: Duration,
 }
 
 impl SimSpec {
@@ -32,6 +33,7 @@ impl SimSpec {
             id,
             extra: "",
             checksums: eventyay_bbb::bbb::ChecksumAlgorithm::ALL.to_vec(),
+            ended_retention: Duration::ZERO,
         }
     }
     pub fn with(mut self, extra: &'static str) -> Self {
@@ -146,6 +148,7 @@ pub async fn spawn_app_with(
     for spec in specs {
         let mut config = SimConfig::new(secret_of(spec.id));
         config.checksums = spec.checksums.clone();
+        config.ended_retention = spec.ended_retention;
         let sim = SimServer::start(config).await.unwrap();
         file.push_str(&format!(
             "[[servers]]\nid = \"{}\"\nurl = \"{}\"\nsecret = \"{}\"\n{}\n\n",
