@@ -28,7 +28,11 @@ fn python() -> Option<String> {
 fn the_python_client_passes_the_smoke_checklist_against_dev() {
     let Some(python) = python() else { return };
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/python");
-    let generated = Command::new(&python).arg("generate.py").current_dir(&dir).status().unwrap();
+    let generated = Command::new(&python)
+        .arg("generate.py")
+        .current_dir(&dir)
+        .status()
+        .unwrap();
     assert!(generated.success(), "generate.py failed");
     let smoke = Command::new(&python)
         .arg("smoke.py")
