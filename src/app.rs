@@ -5,7 +5,7 @@ use crate::{
     api::{self, BbbApi},
     bbb::BbbClient,
     config::Settings,
-    fleet::Fleet,
+    fleet::{Fleet, poller},
     meetings::Meetings,
     recordings::Recordings,
     store::{Store, StoreError},
@@ -15,6 +15,9 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 /// Longest wait for running calls at shutdown: Kubernetes kills the pod 30 s after SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long the start-up probe of the fleet may take.
+const START_PROBE: Duration = Duration::from_secs(3);
 
 /// How often readiness asks the database whether it answers.
 const READINESS_INTERVAL: Duration = Duration::from_secs(1);
@@ -50,15 +53,18 @@ impl Service {
         if let Some(servers) = &settings.servers {
             store.sync_file_servers(servers).await?;
         }
-        let fleet = Arc::new(Fleet::new(store.servers().await?));
+        let fleet = Arc::new(Fleet::new(store.servers().await?, settings.health));
         let bbb = BbbClient::new(settings.bbb_timeouts);
+        // A restart must not leave the fleet unusable until the first poll: ask every server
+        // once now, briefly.
+        poller::poll_once(&fleet, &bbb, START_PROBE.min(settings.bbb_timeouts.poll)).await;
         let meetings = Meetings::new(
             store.clone(),
             fleet.clone(),
             bbb.clone(),
             settings.ensure_ttl,
         );
-        let recordings = Recordings::new(store.clone(), fleet, bbb);
+        let recordings = Recordings::new(store.clone(), fleet.clone(), bbb.clone());
         let listener =
             TcpListener::bind(settings.listen)
                 .await
@@ -75,6 +81,12 @@ impl Service {
         api::set_ready(&reporter, true).await;
         let (stop, mut stopped) = watch::channel(false);
         tokio::spawn(watch_readiness(store, reporter.clone(), stop.subscribe()));
+        tokio::spawn(poller::run(
+            fleet,
+            bbb,
+            settings.poll_interval,
+            stop.subscribe(),
+        ));
         let bbb_api = BbbApi {
             meetings: Arc::new(meetings),
             recordings: Arc::new(recordings),

@@ -4,6 +4,7 @@
 
 use crate::{
     bbb::{ChecksumAlgorithm, Endpoint, Timeouts},
+    fleet::Thresholds,
     secret::Secret,
     store::{Server, ServerState},
 };
@@ -60,6 +61,12 @@ pub struct ServeArgs {
     /// How often the fleet is polled, e.g. `10s`, `500ms` [default: 10s]
     #[arg(long, env = "EVENTYAY_BBB_POLL_INTERVAL")]
     pub poll_interval: Option<String>,
+    /// Consecutive failed calls before a server counts as unhealthy [default: 2]
+    #[arg(long, env = "EVENTYAY_BBB_UNHEALTHY_AFTER")]
+    pub unhealthy_after: Option<u32>,
+    /// Consecutive answers before an unhealthy server is trusted again [default: 2]
+    #[arg(long, env = "EVENTYAY_BBB_HEALTHY_AFTER")]
+    pub healthy_after: Option<u32>,
     /// How long a meeting confirmed on its server is trusted without asking again [default: 2s]
     #[arg(long, env = "EVENTYAY_BBB_ENSURE_TTL")]
     pub ensure_ttl: Option<String>,
@@ -87,6 +94,7 @@ pub struct Settings {
     pub admin_tokens: Vec<Secret>,
     pub servers: Option<Vec<Server>>,
     pub poll_interval: Duration,
+    pub health: Thresholds,
     pub ensure_ttl: Duration,
     pub bbb_timeouts: Timeouts,
     pub rpc_timeout: Duration,
@@ -155,6 +163,42 @@ impl ServeArgs {
             .or_else(|| file.get("servers_file").map(PathBuf::from));
         let servers = servers_file.map(|p| read_servers_file(&p)).transpose()?;
 
+        let count = |flag: Option<u32>, key: &str, default: u32| -> Result<u32, ConfigError> {
+            let value = match flag {
+                Some(v) => v,
+                None => match file.get(key) {
+                    Some(v) => v
+                        .parse()
+                        .map_err(|_| invalid(format!("{key}: {v:?} is not a count")))?,
+                    None => default,
+                },
+            };
+            if value == 0 {
+                return Err(invalid(format!("{key} must be at least 1")));
+            }
+            Ok(value)
+        };
+        let health_defaults = Thresholds::default();
+        let health = Thresholds {
+            unhealthy_after: count(
+                self.unhealthy_after,
+                "unhealthy_after",
+                health_defaults.unhealthy_after,
+            )?,
+            healthy_after: count(
+                self.healthy_after,
+                "healthy_after",
+                health_defaults.healthy_after,
+            )?,
+        };
+        let poll_interval = duration(
+            &self.poll_interval,
+            "poll_interval",
+            Duration::from_secs(10),
+        )?;
+        if poll_interval < Duration::from_millis(100) {
+            return Err(invalid("poll_interval must be at least 100ms"));
+        }
         let defaults = Timeouts::default();
         let bbb_timeouts = Timeouts {
             connect: duration(&self.connect_timeout, "connect_timeout", defaults.connect)?,
@@ -176,11 +220,8 @@ impl ServeArgs {
             api_tokens,
             admin_tokens,
             servers,
-            poll_interval: duration(
-                &self.poll_interval,
-                "poll_interval",
-                Duration::from_secs(10),
-            )?,
+            poll_interval,
+            health,
             ensure_ttl: duration(&self.ensure_ttl, "ensure_ttl", Duration::from_secs(2))?,
             bbb_timeouts,
             rpc_timeout: duration(&self.rpc_timeout, "rpc_timeout", Duration::from_secs(30))?,

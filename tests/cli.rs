@@ -91,7 +91,7 @@ impl Drop for Proc {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_from_environment_and_servers_file_never_prints_a_secret() {
     let sim_secret = "canary-sim-secret-1b6f0e3a";
     let sim = SimServer::start(SimConfig::new(sim_secret)).await.unwrap();
@@ -177,7 +177,7 @@ async fn serve_from_environment_and_servers_file_never_prints_a_secret() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_refuses_to_start_without_a_token_or_with_a_broken_servers_file() {
     let out = Command::new(BIN).arg("serve").env_clear().output().unwrap();
     assert!(!out.status.success());
@@ -203,7 +203,7 @@ async fn serve_refuses_to_start_without_a_token_or_with_a_broken_servers_file() 
     assert!(!text.contains("canary"), "{text}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_serves_a_working_room_url_out_of_the_box() {
     let mut proc = Proc::spawn(
         Command::new(BIN)

@@ -1,10 +1,14 @@
-//! Where a new meeting goes. Tiers, as the original module ordered them: the preferred server,
-//! then servers reserved for the event, then the organizer's, then the global pool. The first
-//! tier with an eligible server wins; inside it the least used server per unit of weight wins,
-//! ties broken at random so that replicas do not all pile onto the same one.
+//! Where a new meeting goes.
+//!
+//! Tiers, as the original module ordered them: the preferred server, then servers reserved for
+//! the event, then the organizer's, then the global pool; the first tier with an eligible server
+//! wins. Inside it, servers are ranked by load per unit of weight (polled load plus what recent
+//! placements reserved). Among those within about 10% of the least loaded, a room goes where
+//! its event has the fewest rooms — an event's rooms fill up at the same hour, so spreading them
+//! spreads that peak — and then at random, so that concurrent placements do not all pick the
+//! same server.
 
 use super::FleetServer;
-use crate::store::ServerState;
 use rand::seq::IndexedRandom;
 use std::sync::Arc;
 
@@ -24,11 +28,20 @@ pub struct PlacementRequest<'a> {
     pub prefer: Option<&'a str>,
 }
 
-fn eligible(server: &FleetServer, request: &PlacementRequest<'_>) -> bool {
-    server.spec.state == ServerState::Enabled
-        && !(request.kind == MeetingKind::Call && server.spec.rooms_only)
-        && server.serves(request.event_id, request.organizer_id)
+/// A server that may take the meeting, with the figures it is ranked by.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub server: Arc<FleetServer>,
+    /// (polled + reserved load) / weight.
+    pub load: f64,
+    /// Rooms of the requesting event on this server.
+    pub event_rooms: u64,
 }
+
+/// Loads within this factor of the best count as equally good.
+const BAND: f64 = 1.10;
+/// Plus this much, so that near-empty servers (load 0, 10, 20…) count as equal.
+const BAND_FLOOR: f64 = 1.0;
 
 fn is_preferred(server: &FleetServer, prefer: &str) -> bool {
     if server.spec.id == prefer {
@@ -39,40 +52,61 @@ fn is_preferred(server: &FleetServer, prefer: &str) -> bool {
         .is_ok_and(|e| e.api_base() == server.endpoint.api_base())
 }
 
-pub(super) fn choose<'a>(
-    request: &PlacementRequest<'_>,
-    servers: impl Iterator<Item = &'a Arc<FleetServer>>,
-    usage: impl Fn(&FleetServer) -> u64,
-) -> Option<&'a Arc<FleetServer>> {
-    let candidates: Vec<&Arc<FleetServer>> = servers.filter(|s| eligible(s, request)).collect();
-    let tiers: [&dyn Fn(&FleetServer) -> bool; 4] = [
-        &|s| {
-            request
-                .prefer
-                .is_some_and(|p| !p.is_empty() && is_preferred(s, p))
-        },
-        &|s| s.spec.events.iter().any(|e| e == request.event_id),
-        &|s| s.spec.organizers.iter().any(|o| o == request.organizer_id),
-        &|s| s.spec.events.is_empty() && s.spec.organizers.is_empty(),
-    ];
-    for in_tier in tiers {
-        let tier: Vec<_> = candidates.iter().copied().filter(|s| in_tier(s)).collect();
-        if tier.is_empty() {
-            continue;
-        }
-        let score = |s: &FleetServer| usage(s) as f64 / s.spec.weight;
-        let best = tier.iter().map(|s| score(s)).fold(f64::INFINITY, f64::min);
-        let least_used: Vec<_> = tier.into_iter().filter(|s| score(s) <= best).collect();
-        return least_used.choose(&mut rand::rng()).copied();
+/// The tier a candidate belongs to for this request (lower wins), or `None` when the request
+/// may not use it at all.
+fn tier(server: &FleetServer, request: &PlacementRequest<'_>) -> Option<u8> {
+    if request.kind == MeetingKind::Call && server.spec.rooms_only {
+        return None;
     }
-    None
+    if !server.serves(request.event_id, request.organizer_id) {
+        return None;
+    }
+    let s = &server.spec;
+    Some(
+        if request
+            .prefer
+            .is_some_and(|p| !p.is_empty() && is_preferred(server, p))
+        {
+            0
+        } else if s.events.iter().any(|e| e == request.event_id) {
+            1
+        } else if s.organizers.iter().any(|o| o == request.organizer_id) {
+            2
+        } else {
+            3
+        },
+    )
+}
+
+/// Picks among `candidates` (servers that are enabled, healthy and under their caps).
+pub fn choose(request: &PlacementRequest<'_>, candidates: Vec<Candidate>) -> Option<Candidate> {
+    let mut tiered: Vec<(u8, Candidate)> = candidates
+        .into_iter()
+        .filter_map(|c| tier(&c.server, request).map(|t| (t, c)))
+        .collect();
+    let best_tier = tiered.iter().map(|(t, _)| *t).min()?;
+    tiered.retain(|(t, _)| *t == best_tier);
+    let best_load = tiered
+        .iter()
+        .map(|(_, c)| c.load)
+        .fold(f64::INFINITY, f64::min);
+    let band = best_load * BAND + BAND_FLOOR;
+    let mut near: Vec<Candidate> = tiered
+        .into_iter()
+        .map(|(_, c)| c)
+        .filter(|c| c.load <= band)
+        .collect();
+    if request.kind == MeetingKind::Room {
+        let fewest = near.iter().map(|c| c.event_rooms).min()?;
+        near.retain(|c| c.event_rooms == fewest);
+    }
+    near.choose(&mut rand::rng()).cloned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{bbb::Endpoint, secret::Secret, store::Server};
-    use std::collections::HashMap;
 
     fn server(id: &str, f: impl FnOnce(&mut Server)) -> Arc<FleetServer> {
         let mut spec = Server::new(
@@ -85,6 +119,14 @@ mod tests {
         Arc::new(FleetServer { spec, endpoint })
     }
 
+    fn candidate(server: &Arc<FleetServer>, load: f64, event_rooms: u64) -> Candidate {
+        Candidate {
+            server: server.clone(),
+            load,
+            event_rooms,
+        }
+    }
+
     fn request(kind: MeetingKind, prefer: Option<&'static str>) -> PlacementRequest<'static> {
         PlacementRequest {
             event_id: "ev",
@@ -94,83 +136,93 @@ mod tests {
         }
     }
 
-    fn pick(
-        servers: &[Arc<FleetServer>],
-        req: &PlacementRequest<'_>,
-        usage: &HashMap<&str, u64>,
-    ) -> Option<String> {
-        choose(req, servers.iter(), |s| {
-            usage.get(s.spec.id.as_str()).copied().unwrap_or(0)
-        })
-        .map(|s| s.spec.id.clone())
+    fn pick(req: &PlacementRequest<'_>, candidates: Vec<Candidate>) -> Option<String> {
+        choose(req, candidates).map(|c| c.server.spec.id.clone())
     }
 
     #[test]
-    fn tiers_in_order_and_exclusive_servers_beat_cheaper_global_ones() {
-        let servers = vec![
-            server("global", |_| {}),
-            server("org", |s| s.organizers = vec!["org".into()]),
-            server("event", |s| s.events = vec!["ev".into()]),
-            server("other-event", |s| s.events = vec!["nope".into()]),
-        ];
-        let usage = HashMap::from([("event", 50)]);
-        let req = request(MeetingKind::Room, None);
-        assert_eq!(pick(&servers, &req, &usage).as_deref(), Some("event"));
+    fn tiers_in_order_and_exclusive_servers_beat_less_loaded_global_ones() {
+        let global = server("global", |_| {});
+        let org = server("org", |s| s.organizers = vec!["org".into()]);
+        let event = server("event", |s| s.events = vec!["ev".into()]);
+        let other = server("other-event", |s| s.events = vec!["nope".into()]);
+        let all = || {
+            vec![
+                candidate(&global, 0.0, 0),
+                candidate(&org, 0.0, 0),
+                candidate(&event, 500.0, 9),
+                candidate(&other, 0.0, 0),
+            ]
+        };
+        let room = request(MeetingKind::Room, None);
+        assert_eq!(pick(&room, all()).as_deref(), Some("event"));
         assert_eq!(
-            pick(&servers, &request(MeetingKind::Room, Some("org")), &usage).as_deref(),
+            pick(&request(MeetingKind::Room, Some("org")), all()).as_deref(),
             Some("org")
         );
-        assert_eq!(
-            pick(
-                &servers,
-                &request(
-                    MeetingKind::Room,
-                    Some("https://global.example.org/bigbluebutton/api")
-                ),
-                &usage
-            )
-            .as_deref(),
-            Some("global")
+        let by_url = request(
+            MeetingKind::Room,
+            Some("https://global.example.org/bigbluebutton/api"),
         );
+        assert_eq!(pick(&by_url, all()).as_deref(), Some("global"));
         // A preference for a server reserved to another event is ignored.
         assert_eq!(
-            pick(
-                &servers,
-                &request(MeetingKind::Room, Some("other-event")),
-                &usage
-            )
-            .as_deref(),
+            pick(&request(MeetingKind::Room, Some("other-event")), all()).as_deref(),
             Some("event")
         );
-        assert_eq!(pick(&servers[..1], &req, &usage).as_deref(), Some("global"));
-        assert_eq!(pick(&servers[3..], &req, &usage), None);
+        assert_eq!(pick(&room, vec![candidate(&other, 0.0, 0)]), None);
     }
 
     #[test]
-    fn state_rooms_only_and_usage_per_weight() {
-        let servers = vec![
-            server("disabled", |s| s.state = ServerState::Disabled),
-            server("cordoned", |s| s.state = ServerState::Cordoned),
-            server("rooms", |s| s.rooms_only = true),
-            server("big", |s| s.weight = 4.0),
-        ];
-        let usage = HashMap::from([("rooms", 1), ("big", 3)]);
+    fn load_first_then_the_events_rooms_then_chance() {
+        let a = server("a", |_| {});
+        let b = server("b", |_| {});
+        let c = server("c", |_| {});
+        let room = request(MeetingKind::Room, None);
+        // b is clearly less loaded.
         assert_eq!(
-            pick(&servers, &request(MeetingKind::Room, None), &usage).as_deref(),
-            Some("big")
+            pick(
+                &room,
+                vec![candidate(&a, 300.0, 0), candidate(&b, 100.0, 5)]
+            )
+            .as_deref(),
+            Some("b")
         );
+        // Within 10%: the event's rooms decide.
         assert_eq!(
-            pick(&servers, &request(MeetingKind::Call, None), &usage).as_deref(),
-            Some("big")
+            pick(
+                &room,
+                vec![candidate(&a, 105.0, 1), candidate(&b, 100.0, 5)]
+            )
+            .as_deref(),
+            Some("a")
         );
-        let usage = HashMap::from([("rooms", 1), ("big", 5)]);
+        // Calls ignore the event's rooms and never use rooms-only servers.
+        let rooms_only = server("r", |s| s.rooms_only = true);
+        let call = request(MeetingKind::Call, None);
         assert_eq!(
-            pick(&servers, &request(MeetingKind::Room, None), &usage).as_deref(),
-            Some("rooms")
+            pick(
+                &call,
+                vec![candidate(&rooms_only, 0.0, 0), candidate(&c, 50.0, 0)]
+            )
+            .as_deref(),
+            Some("c")
         );
-        assert_eq!(
-            pick(&servers[..2], &request(MeetingKind::Room, None), &usage),
-            None
-        );
+        // Equal servers: every one gets picked sometimes.
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            seen.insert(
+                pick(
+                    &room,
+                    vec![
+                        candidate(&a, 0.0, 0),
+                        candidate(&b, 0.0, 0),
+                        candidate(&c, 0.0, 0),
+                    ],
+                )
+                .unwrap(),
+            );
+        }
+        assert_eq!(seen.len(), 3);
     }
 }

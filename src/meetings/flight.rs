@@ -51,11 +51,13 @@ where
         })
     }
 
-    /// The outcome for `key`: a fresh success, the running attempt's outcome, or that of a
-    /// new attempt made by `attempt`. Dropping the returned future only stops the waiting.
+    /// The outcome for `key`: a fresh success that `still_true` confirms, the running attempt's
+    /// outcome, or that of a new attempt made by `attempt`. Dropping the returned future only
+    /// stops the waiting.
     pub async fn run<Fut>(
         self: &Arc<Self>,
         key: &str,
+        still_true: impl Fn(&T) -> bool,
         attempt: impl FnOnce() -> Fut,
     ) -> Result<Result<T, E>, Abandoned>
     where
@@ -64,7 +66,7 @@ where
         let mut outcome = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             match slots.get(key) {
-                Some(Slot::Done(at, Ok(value))) if at.elapsed() < self.ttl => {
+                Some(Slot::Done(at, Ok(value))) if at.elapsed() < self.ttl && still_true(value) => {
                     return Ok(Ok(value.clone()));
                 }
                 Some(Slot::Running(rx)) => rx.clone(),
@@ -164,11 +166,15 @@ mod tests {
             let (flights, attempts) = (flights.clone(), attempts.clone());
             tasks.push(tokio::spawn(async move {
                 flights
-                    .run("room", || async move {
-                        attempts.fetch_add(1, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        Ok::<_, String>(7)
-                    })
+                    .run(
+                        "room",
+                        |_| true,
+                        || async move {
+                            attempts.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Ok::<_, String>(7)
+                        },
+                    )
                     .await
             }));
         }
@@ -187,11 +193,15 @@ mod tests {
             let (flights, attempts) = (flights.clone(), attempts.clone());
             tasks.push(tokio::spawn(async move {
                 flights
-                    .run("room", || async move {
-                        attempts.fetch_add(1, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        Err::<u32, _>("down".to_owned())
-                    })
+                    .run(
+                        "room",
+                        |_| true,
+                        || async move {
+                            attempts.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Err::<u32, _>("down".to_owned())
+                        },
+                    )
                     .await
             }));
         }
@@ -199,7 +209,9 @@ mod tests {
             assert_eq!(t.await.unwrap(), Ok(Err("down".into())));
         }
         assert_eq!(attempts.load(Ordering::SeqCst), 1);
-        let again = flights.run("room", || async { Ok::<_, String>(1) }).await;
+        let again = flights
+            .run("room", |_| true, || async { Ok::<_, String>(1) })
+            .await;
         assert_eq!(again, Ok(Ok(1)));
     }
 
@@ -207,21 +219,46 @@ mod tests {
     async fn successes_expire() {
         let flights = F::new(Duration::from_millis(100));
         assert_eq!(
-            flights.run("m", || async { Ok::<_, String>(1) }).await,
+            flights
+                .run("m", |_| true, || async { Ok::<_, String>(1) })
+                .await,
             Ok(Ok(1))
         );
         assert_eq!(
-            flights.run("m", || async { Ok::<_, String>(2) }).await,
+            flights
+                .run("m", |_| true, || async { Ok::<_, String>(2) })
+                .await,
             Ok(Ok(1))
         );
         tokio::time::sleep(Duration::from_millis(120)).await;
         assert_eq!(
-            flights.run("m", || async { Ok::<_, String>(3) }).await,
+            flights
+                .run("m", |_| true, || async { Ok::<_, String>(3) })
+                .await,
             Ok(Ok(3))
         );
         assert_eq!(
-            flights.run("other", || async { Ok::<_, String>(5) }).await,
+            flights
+                .run("other", |_| true, || async { Ok::<_, String>(5) })
+                .await,
             Ok(Ok(5))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_success_that_is_no_longer_true_is_not_reused() {
+        let flights = F::new(Duration::from_secs(60));
+        assert_eq!(
+            flights
+                .run("m", |_| true, || async { Ok::<_, String>(1) })
+                .await,
+            Ok(Ok(1))
+        );
+        assert_eq!(
+            flights
+                .run("m", |v| *v != 1, || async { Ok::<_, String>(2) })
+                .await,
+            Ok(Ok(2))
         );
     }
 
@@ -236,12 +273,15 @@ mod tests {
         };
         let impatient = tokio::time::timeout(
             Duration::from_millis(50),
-            flights.run("m", || slow(attempts.clone())),
+            flights.run("m", |_| true, || slow(attempts.clone())),
         )
         .await;
         assert!(impatient.is_err(), "the first caller gave up");
         // The next caller joins the attempt already running instead of starting over.
-        assert_eq!(flights.run("m", || slow(attempts.clone())).await, Ok(Ok(9)));
+        assert_eq!(
+            flights.run("m", |_| true, || slow(attempts.clone())).await,
+            Ok(Ok(9))
+        );
         assert_eq!(attempts.load(Ordering::SeqCst), 1);
     }
 
@@ -249,15 +289,21 @@ mod tests {
     async fn a_panicking_attempt_frees_its_slot() {
         let flights = F::new(Duration::from_secs(2));
         let lost = flights
-            .run("m", || async {
-                panic!("attempt failed hard");
-                #[allow(unreachable_code)]
-                Ok::<u32, String>(0)
-            })
+            .run(
+                "m",
+                |_| true,
+                || async {
+                    panic!("attempt failed hard");
+                    #[allow(unreachable_code)]
+                    Ok::<u32, String>(0)
+                },
+            )
             .await;
         assert_eq!(lost, Err(Abandoned::Lost));
         assert_eq!(
-            flights.run("m", || async { Ok::<_, String>(4) }).await,
+            flights
+                .run("m", |_| true, || async { Ok::<_, String>(4) })
+                .await,
             Ok(Ok(4))
         );
     }
@@ -267,7 +313,7 @@ mod tests {
         let flights = F::new(Duration::from_secs(60));
         for i in 0..(PRUNE_ABOVE * 2) {
             let _ = flights
-                .run(&format!("k{i}"), || async { Ok::<_, String>(1) })
+                .run(&format!("k{i}"), |_| true, || async { Ok::<_, String>(1) })
                 .await;
         }
         assert!(flights.slots.lock().unwrap().len() <= PRUNE_ABOVE);

@@ -142,6 +142,7 @@ struct Ensured {
     meeting: Meeting,
     server: Arc<FleetServer>,
     create_time: u64,
+    at: std::time::Instant,
 }
 
 pub struct Meetings {
@@ -219,17 +220,18 @@ impl Meetings {
             kind: MeetingKind::Call,
             prefer: None,
         };
+        let bbb_meeting_id = random_key();
         let server = self
             .core
             .fleet
-            .place(&request, &HashMap::new())
+            .place(&request, &HashMap::new(), &[], &bbb_meeting_id)
             .ok_or(Error::BbbFailed(Failure::NoServer))?;
         let meeting = Meeting {
             id: uuid::Uuid::new_v4().to_string(),
             event_id: call.event_id.clone(),
             organizer_id: call.organizer_id.clone(),
             room_id: None,
-            bbb_meeting_id: random_key(),
+            bbb_meeting_id,
             attendee_pw: random_key(),
             moderator_pw: random_key(),
             server_id: server.spec.id.clone(),
@@ -283,7 +285,11 @@ impl Meetings {
     where
         Fut: Future<Output = Result<Ensured, Error>> + Send + 'static,
     {
-        let shared = self.flights.run(key, attempt);
+        let fleet = self.core.fleet.clone();
+        let still_there = move |e: &Ensured| {
+            fleet.still_hosting(&e.server.spec.id, &e.meeting.bbb_meeting_id, e.at)
+        };
+        let shared = self.flights.run(key, still_there, attempt);
         match tokio::time::timeout_at(deadline, shared).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_lost)) => Err(Error::BbbFailed(Failure::Lost)),
@@ -294,31 +300,33 @@ impl Meetings {
 
 impl Core {
     async fn ensure_room(&self, join: &RoomJoin) -> Result<Ensured, Error> {
-        let meeting = match self
-            .store
-            .room_meeting(&join.event_id, &join.room_id)
-            .await?
-        {
-            Some(meeting) => meeting,
-            None => self.first_room_meeting(join).await?,
-        };
         let request = PlacementRequest {
             event_id: &join.event_id,
             organizer_id: &join.organizer_id,
             kind: MeetingKind::Room,
             prefer: None,
         };
-        let (meeting, server) = self.pinned_or_moved(meeting, &request).await?;
-        let query = params::room_create(&meeting, &join.room_name, &join.settings);
+        let (meeting, placed_now) = match self
+            .store
+            .room_meeting(&join.event_id, &join.room_id)
+            .await?
+        {
+            Some(meeting) => (meeting, false),
+            None => self.first_room_meeting(join).await?,
+        };
         let presentation: &[String] = if join.settings.presentation_url.is_empty() {
             &[]
         } else {
             std::slice::from_ref(&join.settings.presentation_url)
         };
-        self.create(meeting, server, &query, presentation).await
+        let query = |m: &Meeting| params::room_create(m, &join.room_name, &join.settings);
+        self.establish(meeting, placed_now, &request, query, presentation)
+            .await
     }
 
-    async fn first_room_meeting(&self, join: &RoomJoin) -> Result<Meeting, Error> {
+    /// The room's first meeting, placed and stored; `true` when this call placed it (another
+    /// replica may have won the race, and then its row is the truth).
+    async fn first_room_meeting(&self, join: &RoomJoin) -> Result<(Meeting, bool), Error> {
         let rooms = self.store.event_rooms_per_server(&join.event_id).await?;
         let request = PlacementRequest {
             event_id: &join.event_id,
@@ -326,22 +334,24 @@ impl Core {
             kind: MeetingKind::Room,
             prefer: Some(join.settings.prefer_server.as_str()),
         };
+        let bbb_meeting_id = random_key();
         let server = self
             .fleet
-            .place(&request, &rooms)
+            .place(&request, &rooms, &[], &bbb_meeting_id)
             .ok_or(Error::BbbFailed(Failure::NoServer))?;
         let new = Meeting {
             id: uuid::Uuid::new_v4().to_string(),
             event_id: join.event_id.clone(),
             organizer_id: join.organizer_id.clone(),
             room_id: Some(join.room_id.clone()),
-            bbb_meeting_id: random_key(),
+            bbb_meeting_id,
             attendee_pw: random_key(),
             moderator_pw: random_key(),
             server_id: server.spec.id.clone(),
         };
-        // Another replica may have won the race: the stored row is the truth either way.
-        Ok(self.store.insert_room_meeting(&new).await?)
+        let stored = self.store.insert_room_meeting(&new).await?;
+        let placed_now = stored.id == new.id;
+        Ok((stored, placed_now))
     }
 
     async fn ensure_call(&self, meeting: Meeting) -> Result<Ensured, Error> {
@@ -352,81 +362,123 @@ impl Core {
             kind: MeetingKind::Call,
             prefer: None,
         };
-        let (meeting, server) = self.pinned_or_moved(meeting, &request).await?;
-        let query = params::call_create(&meeting);
-        self.create(meeting, server, &query, &[]).await
+        self.establish(meeting, false, &request, params::call_create, &[])
+            .await
     }
 
-    /// The meeting's server, or a new one (same meetingID and passwords) when its server was
-    /// disabled or removed. The move is conditional on the old server, so when two replicas
-    /// move at once both end up on the one that won.
-    async fn pinned_or_moved(
+    /// Makes sure the meeting exists on a server that can host it, moving it (same meetingID
+    /// and passwords) when it must:
+    /// - its server is gone, disabled, unhealthy, or cordoned while the meeting is not running
+    ///   there: move before asking;
+    /// - a create on a server this very attempt just placed it on gets no answer: move on to
+    ///   the next candidate at once, so no first join fails because one server just died;
+    /// - a create on its long-standing server gets no answer: try that server once more (one
+    ///   error is not a dead server), and move only if that made the server unhealthy.
+    async fn establish(
         &self,
-        meeting: Meeting,
+        mut meeting: Meeting,
+        mut placed_now: bool,
         request: &PlacementRequest<'_>,
-    ) -> Result<(Meeting, Arc<FleetServer>), Error> {
-        if let Some(server) = self.fleet.get(&meeting.server_id)
-            && server.keeps_meetings()
-        {
-            return Ok((meeting, server));
-        }
-        let rooms = match request.kind {
-            MeetingKind::Room => self.store.event_rooms_per_server(request.event_id).await?,
-            MeetingKind::Call => HashMap::new(),
-        };
-        let target = self
-            .fleet
-            .place(request, &rooms)
-            .ok_or(Error::BbbFailed(Failure::NoServer))?;
-        let stored = self
-            .store
-            .repin(&meeting.id, &meeting.server_id, &target.spec.id)
-            .await?;
-        tracing::info!(meeting = %meeting.id, from = %meeting.server_id, to = %stored.server_id, "moved a meeting off a disabled server");
-        let server = self
-            .fleet
-            .get(&stored.server_id)
-            .filter(|s| s.keeps_meetings())
-            .ok_or(Error::BbbFailed(Failure::NoServer))?;
-        Ok((stored, server))
-    }
-
-    async fn create(
-        &self,
-        meeting: Meeting,
-        server: Arc<FleetServer>,
-        query: &crate::bbb::Query,
+        query: impl Fn(&Meeting) -> crate::bbb::Query,
         presentation: &[String],
     ) -> Result<Ensured, Error> {
-        let mut retries = 0;
+        let mut tried: Vec<String> = Vec::new();
+        let mut same_server_failures = 0;
+        let mut ended_retries = 0;
         loop {
-            let failure = match self.bbb.create(&server.endpoint, query, presentation).await {
+            let server = match self.fleet.get(&meeting.server_id) {
+                Some(server) if self.fleet.keeps(&server, &meeting.bbb_meeting_id) => server,
+                _ => {
+                    meeting = self.move_meeting(meeting, request, &tried).await?;
+                    placed_now = true;
+                    same_server_failures = 0;
+                    continue;
+                }
+            };
+            let outcome = self
+                .bbb
+                .create(&server.endpoint, &query(&meeting), presentation)
+                .await;
+            self.fleet
+                .record(&server.spec.id, outcome.as_ref().map(drop));
+            let error = match outcome {
                 Ok(created) if !created.ended => {
                     return Ok(Ensured {
                         meeting,
                         server,
                         create_time: created.create_time,
+                        at: std::time::Instant::now(),
                     });
                 }
-                // BBB still holds the ended meeting; a join URL for it would not work.
-                Ok(_) if retries < ENDED_RETRIES => {
-                    retries += 1;
+                // BBB still holds the ended meeting; a join URL for it would not work yet.
+                Ok(_) if ended_retries < ENDED_RETRIES => {
+                    ended_retries += 1;
                     tokio::time::sleep(ENDED_RETRY_PAUSE).await;
                     continue;
                 }
-                Ok(_) => Failure::StillEnding,
-                Err(error) => {
-                    tracing::warn!(server = %server.spec.id, meeting = %meeting.id, error = %error, kind = error.kind(), "BBB create failed");
-                    Failure::Bbb {
-                        server: server.spec.id.clone(),
-                        error,
-                    }
-                }
+                Ok(_) => return Err(Error::BbbFailed(Failure::StillEnding)),
+                Err(error) => error,
             };
-            return Err(Error::BbbFailed(failure));
+            tracing::warn!(server = %server.spec.id, meeting = %meeting.id, error = %error, kind = error.kind(), "BBB create failed");
+            let failure = Failure::Bbb {
+                server: server.spec.id.clone(),
+                error: error.clone(),
+            };
+            // BBB answered with a refusal: the server is fine, moving would not help.
+            if matches!(error, crate::bbb::BbbError::Api { .. }) {
+                return Err(Error::BbbFailed(failure));
+            }
+            tried.push(server.spec.id.clone());
+            if placed_now || !self.fleet.keeps(&server, &meeting.bbb_meeting_id) {
+                if tried.len() >= MAX_SERVERS_PER_ATTEMPT {
+                    return Err(Error::BbbFailed(failure));
+                }
+                meeting = self.move_meeting(meeting, request, &tried).await?;
+                same_server_failures = 0;
+            } else {
+                same_server_failures += 1;
+                if same_server_failures >= SAME_SERVER_TRIES {
+                    return Err(Error::BbbFailed(failure));
+                }
+                tried.pop();
+                tokio::time::sleep(SAME_SERVER_PAUSE).await;
+            }
         }
     }
+
+    /// Places the meeting anew (not on `exclude`) and moves it there. The move is conditional
+    /// on the old server, so when two replicas move at once both end up on the one that won.
+    async fn move_meeting(
+        &self,
+        meeting: Meeting,
+        request: &PlacementRequest<'_>,
+        exclude: &[String],
+    ) -> Result<Meeting, Error> {
+        let rooms = match request.kind {
+            MeetingKind::Room => self.store.event_rooms_per_server(request.event_id).await?,
+            MeetingKind::Call => HashMap::new(),
+        };
+        let mut exclude = exclude.to_vec();
+        exclude.push(meeting.server_id.clone());
+        let target = self
+            .fleet
+            .place(request, &rooms, &exclude, &meeting.bbb_meeting_id)
+            .ok_or(Error::BbbFailed(Failure::NoServer))?;
+        let stored = self
+            .store
+            .repin(&meeting.id, &meeting.server_id, &target.spec.id)
+            .await?;
+        tracing::info!(meeting = %meeting.id, from = %meeting.server_id, to = %stored.server_id, "moved a meeting to another server");
+        Ok(stored)
+    }
 }
+
+/// A new placement whose create gets no answer moves on; this bounds how many servers one
+/// attempt tries.
+const MAX_SERVERS_PER_ATTEMPT: usize = 3;
+/// Tries on a meeting's own server before giving up on this attempt.
+const SAME_SERVER_TRIES: u32 = 2;
+const SAME_SERVER_PAUSE: Duration = Duration::from_millis(100);
 
 async fn within<T>(
     deadline: Instant,

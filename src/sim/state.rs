@@ -294,8 +294,9 @@ impl State {
         // answers for the old meeting, flagged as forcibly ended.
         let retention = u64::try_from(self.ended_retention.as_millis()).unwrap_or(u64::MAX);
         if let Some(ending) = previous.filter(|m| {
-            m.end_time
-                .is_some_and(|end| now_ms() < end.saturating_add(retention))
+            retention > 0
+                && m.end_time
+                    .is_some_and(|end| now_ms() < end.saturating_add(retention))
         }) {
             let (key, message) = DUPLICATE_WARNING;
             return Ok(xml::create(ending, key, message));

@@ -169,6 +169,7 @@ pub async fn spawn_app_with(
         admin_token: Some(ADMIN_TOKEN.into()),
         servers_file: Some(servers_file),
         ensure_ttl: Some("300ms".into()),
+        poll_interval: Some("200ms".into()),
         create_timeout: Some("1s".into()),
         connect_timeout: Some("500ms".into()),
         recordings_timeout: Some("1s".into()),

@@ -1,0 +1,176 @@
+//! What a server carries: the meetings its last poll showed, and what recent placements are
+//! expected to add before the poller sees them.
+
+use crate::bbb::Meeting;
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+/// The original module's bandwidth-shaped cost of one meeting: a base for its memory, video
+/// that every participant receives from every camera, and audio per participant.
+pub fn meeting_cost(participants: u32, videos: u32, voice: u32) -> f64 {
+    let (p, v, a) = (f64::from(participants), f64::from(videos), f64::from(voice));
+    10.0 + 10.0 * p * v + p * a
+}
+
+/// A meeting as the last poll saw it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SeenMeeting {
+    pub cost: f64,
+    pub participants: u32,
+    pub running: bool,
+}
+
+/// One server's last poll.
+#[derive(Debug, Clone, Default)]
+pub struct Polled {
+    pub at: Option<Instant>,
+    pub meetings: HashMap<String, SeenMeeting>,
+}
+
+impl Polled {
+    pub fn from_answer(meetings: &[Meeting], at: Instant) -> Self {
+        let meetings = meetings
+            .iter()
+            .filter(|m| !m.has_been_forcibly_ended)
+            .map(|m| {
+                let seen = SeenMeeting {
+                    cost: meeting_cost(
+                        m.participant_count,
+                        m.video_count,
+                        m.voice_participant_count,
+                    ),
+                    participants: m.participant_count,
+                    running: m.running,
+                };
+                (m.meeting_id.clone(), seen)
+            })
+            .collect();
+        Self {
+            at: Some(at),
+            meetings,
+        }
+    }
+
+    pub fn cost(&self) -> f64 {
+        self.meetings.values().map(|m| m.cost).sum()
+    }
+
+    pub fn participants(&self) -> u64 {
+        self.meetings
+            .values()
+            .map(|m| u64::from(m.participants))
+            .sum()
+    }
+}
+
+/// The load a new meeting is expected to bring, reserved at once when it is placed so that a
+/// burst of placements in the same second spreads out instead of piling onto the server that
+/// looked emptiest at the last poll. About a 30-person meeting with audio and a few cameras.
+pub const RESERVATION: f64 = 100.0;
+
+/// A reservation fades out over this long, and shrinks as the poller sees the meeting's real
+/// load: by then the real figure has taken over.
+pub const RESERVATION_FADE: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone)]
+struct Reservation {
+    server: String,
+    at: Instant,
+}
+
+/// Expected load of recent placements, keyed by BBB meetingID.
+#[derive(Debug, Default)]
+pub struct Reservations {
+    by_meeting: HashMap<String, Reservation>,
+}
+
+impl Reservations {
+    pub fn reserve(&mut self, server: &str, meeting_id: &str, now: Instant) {
+        self.by_meeting.insert(
+            meeting_id.to_owned(),
+            Reservation {
+                server: server.to_owned(),
+                at: now,
+            },
+        );
+    }
+
+    /// Per server: the reserved load still expected, and the placed meetings its last poll has
+    /// not shown yet (for meeting caps).
+    pub fn outstanding(
+        &mut self,
+        polled: &HashMap<String, Polled>,
+        now: Instant,
+    ) -> HashMap<String, (f64, u32)> {
+        self.by_meeting
+            .retain(|_, r| now.duration_since(r.at) < RESERVATION_FADE);
+        let mut out: HashMap<String, (f64, u32)> = HashMap::new();
+        for (meeting, r) in &self.by_meeting {
+            let left =
+                1.0 - now.duration_since(r.at).as_secs_f64() / RESERVATION_FADE.as_secs_f64();
+            let seen = polled
+                .get(&r.server)
+                .filter(|p| p.at.is_some_and(|at| at >= r.at))
+                .and_then(|p| p.meetings.get(meeting));
+            let real = seen.map_or(0.0, |m| m.cost);
+            let entry = out.entry(r.server.clone()).or_default();
+            entry.0 += (RESERVATION * left - real).max(0.0);
+            if seen.is_none() {
+                entry.1 += 1;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_original_cost_formula() {
+        assert_eq!(meeting_cost(0, 0, 0), 10.0);
+        assert_eq!(meeting_cost(4, 1, 2), 58.0, "the upstream test's figure");
+    }
+
+    #[test]
+    fn reservations_fade_and_give_way_to_real_load() {
+        let t0 = Instant::now();
+        let mut r = Reservations::default();
+        r.reserve("a", "m1", t0);
+        r.reserve("a", "m2", t0);
+        let none = HashMap::new();
+        let out = r.outstanding(&none, t0);
+        assert_eq!(out["a"], (2.0 * RESERVATION, 2));
+
+        // Half-way through the fade, half is left.
+        let half = t0 + RESERVATION_FADE / 2;
+        let out = r.outstanding(&none, half);
+        assert!((out["a"].0 - RESERVATION).abs() < 1e-6);
+
+        // A poll after the placement that shows m1 with real load takes its share over.
+        let mut polled = HashMap::new();
+        let mut p = Polled {
+            at: Some(t0 + Duration::from_secs(1)),
+            meetings: HashMap::new(),
+        };
+        p.meetings.insert(
+            "m1".into(),
+            SeenMeeting {
+                cost: 70.0,
+                participants: 5,
+                running: true,
+            },
+        );
+        polled.insert("a".to_owned(), p);
+        let out = r.outstanding(&polled, t0 + Duration::from_secs(1));
+        let expected =
+            (RESERVATION * (1.0 - 1.0 / 300.0) - 70.0) + RESERVATION * (1.0 - 1.0 / 300.0);
+        assert!((out["a"].0 - expected).abs() < 1e-6, "{:?}", out["a"]);
+        assert_eq!(out["a"].1, 1, "m1 is seen, m2 not yet");
+
+        assert!(r.outstanding(&polled, t0 + RESERVATION_FADE).is_empty());
+    }
+}
