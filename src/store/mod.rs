@@ -11,15 +11,8 @@ use sea_orm::{
     DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait, sea_query::OnConflict,
 };
 use sea_orm_migration::MigratorTrait;
-use std::{
-    collections::HashMap,
-    str::FromStr,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
-};
+use std::{collections::HashMap, str::FromStr, sync::Arc, time::Duration};
+use tokio::sync::watch;
 
 /// The database could not be reached or refused the statement. Callers answer UNAVAILABLE:
 /// the details go to the log, never to a client.
@@ -129,9 +122,10 @@ const MIGRATION_LOCK: i64 = 0x6262_622d_6d69_6772;
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    health: DatabaseConnection,
     /// Cleared when a health ping fails: calls then fail at once instead of each waiting for a
     /// connection that will not come, and pass again as soon as a ping succeeds.
-    up: Arc<AtomicBool>,
+    up: Arc<watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -159,37 +153,59 @@ impl Store {
     /// Connects to `url` (`sqlite://path?mode=rwc`, `sqlite::memory:`, `postgres://…`).
     /// SQLite runs in WAL mode so readers never wait for the writer.
     pub async fn connect(url: &str) -> Result<Self> {
-        let mut options = ConnectOptions::new(url.to_owned());
-        options
-            .connect_timeout(Duration::from_secs(3))
-            .acquire_timeout(Duration::from_secs(1))
-            .sqlx_logging(false);
-        if url.starts_with("sqlite:") && !url.contains(":memory:") {
-            options.max_connections(8).min_connections(1);
-        }
-        // Per connection: WAL so readers never wait for the writer, and a busy timeout so
-        // concurrent writers queue instead of failing.
-        options.map_sqlx_sqlite_opts(|o| {
-            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-            o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5))
-        });
-        let db = Database::connect(options).await?;
+        let in_memory = url.contains(":memory:");
+        let pool = |connections: u32| {
+            let mut options = ConnectOptions::new(url.to_owned());
+            // Waiting for a connection is normal in a burst; an outage is caught by `up`.
+            options
+                .connect_timeout(Duration::from_secs(3))
+                .acquire_timeout(Duration::from_secs(5))
+                .sqlx_logging(false);
+            if !in_memory {
+                options.max_connections(connections).min_connections(1);
+            }
+            // Per connection: WAL so readers never wait for the writer, and a busy timeout so
+            // concurrent writers queue instead of failing.
+            options.map_sqlx_sqlite_opts(|o| {
+                use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5))
+            });
+            options
+        };
+        let sqlite = url.starts_with("sqlite:");
+        let db = Database::connect(pool(if sqlite { 8 } else { 16 })).await?;
+        // Health pings get a connection of their own, so a busy pool never reads as an outage.
+        // (An in-memory SQLite database exists per connection: it shares the main pool.)
+        let health = if in_memory {
+            db.clone()
+        } else {
+            Database::connect(pool(1)).await?
+        };
         Ok(Self {
             db,
-            up: Arc::new(AtomicBool::new(true)),
+            health,
+            up: Arc::new(watch::Sender::new(true)),
         })
     }
 
-    fn check_up(&self) -> Result<()> {
-        if self.up.load(Ordering::Relaxed) {
-            Ok(())
-        } else {
-            Err(StoreError(DbErr::Custom(
+    /// Runs `work` unless the database is known to be down, and gives up on it as soon as it
+    /// is: calls fail at once during an outage instead of each waiting for a connection.
+    async fn guarded<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        let down = || {
+            StoreError(DbErr::Custom(
                 "database marked down by the last health ping".into(),
-            )))
+            ))
+        };
+        let mut up = self.up.subscribe();
+        if !*up.borrow_and_update() {
+            return Err(down());
+        }
+        tokio::select! {
+            result = work => result,
+            _ = up.wait_for(|up| !up) => Err(down()),
         }
     }
 
@@ -212,135 +228,146 @@ impl Store {
     /// A cheap round trip, for readiness. Its outcome also opens or closes the way for every
     /// other call (see `up`).
     pub async fn ping(&self, timeout: Duration) -> bool {
-        let up = tokio::time::timeout(timeout, self.db.ping())
+        let up = tokio::time::timeout(timeout, self.health.ping())
             .await
             .is_ok_and(|r| r.is_ok());
-        self.up.store(up, Ordering::Relaxed);
+        self.up
+            .send_if_modified(|was| std::mem::replace(was, up) != up);
         up
     }
 
     pub async fn servers(&self) -> Result<Vec<Server>> {
-        self.check_up()?;
-        let rows = server::Entity::find().all(&self.db).await?;
-        Ok(rows.into_iter().filter_map(server_from_row).collect())
+        self.guarded(async {
+            let rows = server::Entity::find().all(&self.db).await?;
+            Ok(rows.into_iter().filter_map(server_from_row).collect())
+        })
+        .await
     }
 
     /// Makes the servers file the truth for every server it lists, and disables (never
     /// deletes: their history keeps recordings findable) servers that left it.
     pub async fn sync_file_servers(&self, listed: &[Server]) -> Result<()> {
-        self.check_up()?;
-        let now = now_ms();
-        let tx = self.db.begin().await?;
-        for s in listed {
-            let row = server::ActiveModel {
-                id: Set(s.id.clone()),
-                url: Set(s.url.clone()),
-                secret: Set(s.secret.expose().to_owned()),
-                checksum: Set(s.checksum.name().to_owned()),
-                state: Set(s.state.name().to_owned()),
-                rooms_only: Set(s.rooms_only),
-                events: Set(s.events.join(",")),
-                organizers: Set(s.organizers.join(",")),
-                weight: Set(s.weight),
-                max_meetings: Set(s.max_meetings.into()),
-                max_participants: Set(s.max_participants.into()),
-                from_file: Set(true),
-                created_at: Set(now),
-                updated_at: Set(now),
-            };
-            server::Entity::insert(row)
-                .on_conflict(
-                    OnConflict::column(server::Column::Id)
-                        .update_columns([
-                            server::Column::Url,
-                            server::Column::Secret,
-                            server::Column::Checksum,
-                            server::Column::State,
-                            server::Column::RoomsOnly,
-                            server::Column::Events,
-                            server::Column::Organizers,
-                            server::Column::Weight,
-                            server::Column::MaxMeetings,
-                            server::Column::MaxParticipants,
-                            server::Column::FromFile,
-                            server::Column::UpdatedAt,
-                        ])
-                        .to_owned(),
+        self.guarded(async {
+            let now = now_ms();
+            let tx = self.db.begin().await?;
+            for s in listed {
+                let row = server::ActiveModel {
+                    id: Set(s.id.clone()),
+                    url: Set(s.url.clone()),
+                    secret: Set(s.secret.expose().to_owned()),
+                    checksum: Set(s.checksum.name().to_owned()),
+                    state: Set(s.state.name().to_owned()),
+                    rooms_only: Set(s.rooms_only),
+                    events: Set(s.events.join(",")),
+                    organizers: Set(s.organizers.join(",")),
+                    weight: Set(s.weight),
+                    max_meetings: Set(s.max_meetings.into()),
+                    max_participants: Set(s.max_participants.into()),
+                    from_file: Set(true),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                };
+                server::Entity::insert(row)
+                    .on_conflict(
+                        OnConflict::column(server::Column::Id)
+                            .update_columns([
+                                server::Column::Url,
+                                server::Column::Secret,
+                                server::Column::Checksum,
+                                server::Column::State,
+                                server::Column::RoomsOnly,
+                                server::Column::Events,
+                                server::Column::Organizers,
+                                server::Column::Weight,
+                                server::Column::MaxMeetings,
+                                server::Column::MaxParticipants,
+                                server::Column::FromFile,
+                                server::Column::UpdatedAt,
+                            ])
+                            .to_owned(),
+                    )
+                    .exec(&tx)
+                    .await?;
+            }
+            let ids: Vec<&str> = listed.iter().map(|s| s.id.as_str()).collect();
+            server::Entity::update_many()
+                .col_expr(
+                    server::Column::State,
+                    sea_orm::sea_query::Expr::value(ServerState::Disabled.name()),
                 )
+                .col_expr(
+                    server::Column::FromFile,
+                    sea_orm::sea_query::Expr::value(false),
+                )
+                .col_expr(
+                    server::Column::UpdatedAt,
+                    sea_orm::sea_query::Expr::value(now),
+                )
+                .filter(server::Column::FromFile.eq(true))
+                .filter(server::Column::Id.is_not_in(ids))
                 .exec(&tx)
                 .await?;
-        }
-        let ids: Vec<&str> = listed.iter().map(|s| s.id.as_str()).collect();
-        server::Entity::update_many()
-            .col_expr(
-                server::Column::State,
-                sea_orm::sea_query::Expr::value(ServerState::Disabled.name()),
-            )
-            .col_expr(
-                server::Column::FromFile,
-                sea_orm::sea_query::Expr::value(false),
-            )
-            .col_expr(
-                server::Column::UpdatedAt,
-                sea_orm::sea_query::Expr::value(now),
-            )
-            .filter(server::Column::FromFile.eq(true))
-            .filter(server::Column::Id.is_not_in(ids))
-            .exec(&tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn room_meeting(&self, event_id: &str, room_id: &str) -> Result<Option<Meeting>> {
-        self.check_up()?;
-        let row = meeting::Entity::find()
-            .filter(meeting::Column::EventId.eq(event_id))
-            .filter(meeting::Column::RoomId.eq(room_id))
-            .one(&self.db)
-            .await?;
-        Ok(row.map(meeting_from_row))
+        self.guarded(async {
+            let row = meeting::Entity::find()
+                .filter(meeting::Column::EventId.eq(event_id))
+                .filter(meeting::Column::RoomId.eq(room_id))
+                .one(&self.db)
+                .await?;
+            Ok(row.map(meeting_from_row))
+        })
+        .await
     }
 
     /// Inserts a room's meeting unless the room already has one, and returns the room's
     /// meeting either way: concurrent first joins all end up with the same row.
     pub async fn insert_room_meeting(&self, new: &Meeting) -> Result<Meeting> {
-        self.check_up()?;
-        let room_id = new.room_id.as_deref().unwrap_or_default();
-        let tx = self.db.begin().await?;
-        let inserted = meeting::Entity::insert(meeting_row(new))
-            .on_conflict_do_nothing_on([meeting::Column::EventId, meeting::Column::RoomId])
-            .exec(&tx)
-            .await?;
-        if matches!(inserted, sea_orm::TryInsertResult::Inserted(_)) {
-            insert_host(&tx, &new.id, &new.server_id).await?;
-        }
-        let row = meeting::Entity::find()
-            .filter(meeting::Column::EventId.eq(&new.event_id))
-            .filter(meeting::Column::RoomId.eq(room_id))
-            .one(&tx)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound("room meeting vanished".into()))?;
-        tx.commit().await?;
-        Ok(meeting_from_row(row))
+        self.guarded(async {
+            let room_id = new.room_id.as_deref().unwrap_or_default();
+            let tx = self.db.begin().await?;
+            let inserted = meeting::Entity::insert(meeting_row(new))
+                .on_conflict_do_nothing_on([meeting::Column::EventId, meeting::Column::RoomId])
+                .exec(&tx)
+                .await?;
+            if matches!(inserted, sea_orm::TryInsertResult::Inserted(_)) {
+                insert_host(&tx, &new.id, &new.server_id).await?;
+            }
+            let row = meeting::Entity::find()
+                .filter(meeting::Column::EventId.eq(&new.event_id))
+                .filter(meeting::Column::RoomId.eq(room_id))
+                .one(&tx)
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound("room meeting vanished".into()))?;
+            tx.commit().await?;
+            Ok(meeting_from_row(row))
+        })
+        .await
     }
 
     /// Records a private call with its members, all or nothing.
     pub async fn insert_call(&self, call: &Meeting, members: &[String]) -> Result<()> {
-        self.check_up()?;
-        let tx = self.db.begin().await?;
-        meeting::Entity::insert(meeting_row(call)).exec(&tx).await?;
-        let rows = members.iter().map(|m| call_member::ActiveModel {
-            meeting_id: Set(call.id.clone()),
-            member_id: Set(m.clone()),
-        });
-        call_member::Entity::insert_many(rows)
-            .on_conflict_do_nothing()
-            .exec(&tx)
-            .await?;
-        insert_host(&tx, &call.id, &call.server_id).await?;
-        tx.commit().await?;
-        Ok(())
+        self.guarded(async {
+            let tx = self.db.begin().await?;
+            meeting::Entity::insert(meeting_row(call)).exec(&tx).await?;
+            let rows = members.iter().map(|m| call_member::ActiveModel {
+                meeting_id: Set(call.id.clone()),
+                member_id: Set(m.clone()),
+            });
+            call_member::Entity::insert_many(rows)
+                .on_conflict_do_nothing()
+                .exec(&tx)
+                .await?;
+            insert_host(&tx, &call.id, &call.server_id).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// The call, if it exists, belongs to `event_id` and `member_id` was invited. Every other
@@ -351,80 +378,89 @@ impl Store {
         call_id: &str,
         member_id: &str,
     ) -> Result<Option<Meeting>> {
-        self.check_up()?;
-        let invited = call_member::Entity::find_by_id((call_id.to_owned(), member_id.to_owned()))
-            .select_only()
-            .column(call_member::Column::MeetingId)
-            .into_tuple::<String>()
-            .one(&self.db)
-            .await?
-            .is_some();
-        if !invited {
-            return Ok(None);
-        }
-        let row = meeting::Entity::find_by_id(call_id.to_owned())
-            .filter(meeting::Column::EventId.eq(event_id))
-            .filter(meeting::Column::RoomId.is_null())
-            .one(&self.db)
-            .await?;
-        Ok(row.map(meeting_from_row))
+        self.guarded(async {
+            let invited =
+                call_member::Entity::find_by_id((call_id.to_owned(), member_id.to_owned()))
+                    .select_only()
+                    .column(call_member::Column::MeetingId)
+                    .into_tuple::<String>()
+                    .one(&self.db)
+                    .await?
+                    .is_some();
+            if !invited {
+                return Ok(None);
+            }
+            let row = meeting::Entity::find_by_id(call_id.to_owned())
+                .filter(meeting::Column::EventId.eq(event_id))
+                .filter(meeting::Column::RoomId.is_null())
+                .one(&self.db)
+                .await?;
+            Ok(row.map(meeting_from_row))
+        })
+        .await
     }
 
     /// Moves a meeting from `from` to `to` (same identity) and remembers the new host —
     /// unless someone moved it first, in which case their move stands. Returns the meeting as
     /// stored afterwards.
     pub async fn repin(&self, meeting_id: &str, from: &str, to: &str) -> Result<Meeting> {
-        self.check_up()?;
-        let tx = self.db.begin().await?;
-        let moved = meeting::Entity::update_many()
-            .col_expr(
-                meeting::Column::ServerId,
-                sea_orm::sea_query::Expr::value(to),
-            )
-            .filter(meeting::Column::Id.eq(meeting_id))
-            .filter(meeting::Column::ServerId.eq(from))
-            .exec(&tx)
-            .await?;
-        if moved.rows_affected > 0 {
-            insert_host(&tx, meeting_id, to).await?;
-        }
-        let row = meeting::Entity::find_by_id(meeting_id.to_owned())
-            .one(&tx)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound("moved meeting vanished".into()))?;
-        tx.commit().await?;
-        Ok(meeting_from_row(row))
+        self.guarded(async {
+            let tx = self.db.begin().await?;
+            let moved = meeting::Entity::update_many()
+                .col_expr(
+                    meeting::Column::ServerId,
+                    sea_orm::sea_query::Expr::value(to),
+                )
+                .filter(meeting::Column::Id.eq(meeting_id))
+                .filter(meeting::Column::ServerId.eq(from))
+                .exec(&tx)
+                .await?;
+            if moved.rows_affected > 0 {
+                insert_host(&tx, meeting_id, to).await?;
+            }
+            let row = meeting::Entity::find_by_id(meeting_id.to_owned())
+                .one(&tx)
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound("moved meeting vanished".into()))?;
+            tx.commit().await?;
+            Ok(meeting_from_row(row))
+        })
+        .await
     }
 
     /// Every server that ever hosted the meeting.
     pub async fn hosts(&self, meeting_id: &str) -> Result<Vec<String>> {
-        self.check_up()?;
-        Ok(hosting::Entity::find()
-            .select_only()
-            .column(hosting::Column::ServerId)
-            .filter(hosting::Column::MeetingId.eq(meeting_id))
-            .into_tuple::<String>()
-            .all(&self.db)
-            .await?)
+        self.guarded(async {
+            Ok(hosting::Entity::find()
+                .select_only()
+                .column(hosting::Column::ServerId)
+                .filter(hosting::Column::MeetingId.eq(meeting_id))
+                .into_tuple::<String>()
+                .all(&self.db)
+                .await?)
+        })
+        .await
     }
 
     /// How many rooms of `event_id` each server hosts.
     pub async fn event_rooms_per_server(&self, event_id: &str) -> Result<HashMap<String, u64>> {
-        self.check_up()?;
-        let rows: Vec<(String, i64)> = meeting::Entity::find()
-            .select_only()
-            .column(meeting::Column::ServerId)
-            .column_as(meeting::Column::Id.count(), "rooms")
-            .filter(meeting::Column::EventId.eq(event_id))
-            .filter(meeting::Column::RoomId.is_not_null())
-            .group_by(meeting::Column::ServerId)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(server, n)| (server, n.max(0) as u64))
-            .collect())
+        self.guarded(async {
+            let rows: Vec<(String, i64)> = meeting::Entity::find()
+                .select_only()
+                .column(meeting::Column::ServerId)
+                .column_as(meeting::Column::Id.count(), "rooms")
+                .filter(meeting::Column::EventId.eq(event_id))
+                .filter(meeting::Column::RoomId.is_not_null())
+                .group_by(meeting::Column::ServerId)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(server, n)| (server, n.max(0) as u64))
+                .collect())
+        })
+        .await
     }
 }
 

@@ -44,7 +44,9 @@ impl SimSpec {
 
 pub struct TestApp {
     pub service: Option<Service>,
+    pub ids: Vec<&'static str>,
     pub sims: Vec<SimServer>,
+    pub args: ServeArgs,
     pub db: TestDb,
     pub database_url: String,
 }
@@ -134,6 +136,19 @@ pub fn secret_of(id: &str) -> String {
     format!("sim-secret-{id}-do-not-leak-7f3a9c")
 }
 
+/// The operator's servers file for these emulated servers, with extra TOML lines per server.
+pub fn write_servers_file(path: &std::path::Path, sims: &[SimServer], extras: &[(&str, &str)]) {
+    let mut file = String::new();
+    for (sim, (id, extra)) in sims.iter().zip(extras) {
+        file.push_str(&format!(
+            "[[servers]]\nid = \"{id}\"\nurl = \"{}\"\nsecret = \"{}\"\n{extra}\n\n",
+            sim.base_url(),
+            secret_of(id),
+        ));
+    }
+    std::fs::write(path, file).unwrap();
+}
+
 pub async fn spawn_app(db: TestDb, specs: &[SimSpec]) -> TestApp {
     spawn_app_with(db, specs, |_| {}).await
 }
@@ -144,23 +159,15 @@ pub async fn spawn_app_with(
     tweak: impl FnOnce(&mut ServeArgs),
 ) -> TestApp {
     let mut sims = Vec::new();
-    let mut file = String::new();
     for spec in specs {
         let mut config = SimConfig::new(secret_of(spec.id));
         config.checksums = spec.checksums.clone();
         config.ended_retention = spec.ended_retention;
-        let sim = SimServer::start(config).await.unwrap();
-        file.push_str(&format!(
-            "[[servers]]\nid = \"{}\"\nurl = \"{}\"\nsecret = \"{}\"\n{}\n\n",
-            spec.id,
-            sim.base_url(),
-            secret_of(spec.id),
-            spec.extra
-        ));
-        sims.push(sim);
+        sims.push(SimServer::start(config).await.unwrap());
     }
     let servers_file = db.dir.0.join("servers.toml");
-    std::fs::write(&servers_file, file).unwrap();
+    let extras: Vec<_> = specs.iter().map(|s| (s.id, s.extra)).collect();
+    write_servers_file(&servers_file, &sims, &extras);
     let database_url = db.url.clone();
     let mut args = ServeArgs {
         listen: Some("127.0.0.1:0".into()),
@@ -179,7 +186,9 @@ pub async fn spawn_app_with(
     let service = Service::start(args.load().unwrap()).await.unwrap();
     TestApp {
         service: Some(service),
+        ids: specs.iter().map(|s| s.id).collect(),
         sims,
+        args,
         db,
         database_url,
     }
@@ -202,11 +211,33 @@ impl TestApp {
         BbbServiceClient::new(self.channel().await)
     }
 
-    pub fn sim(&self, id: &str) -> &SimServer {
-        let i = ["bbb-1", "bbb-2", "bbb-3", "bbb-4", "bbb-5"]
+    /// Restarts the service on the same database and emulated servers, with the servers file
+    /// rewritten (extra TOML lines per server id), as an operator's redeploy would.
+    pub async fn restart_with(&mut self, extras: &[(&str, &str)]) {
+        if let Some(s) = self.service.take() {
+            s.stop().await;
+        }
+        let all: Vec<(&str, &str)> = self
+            .ids
             .iter()
-            .position(|s| *s == id)
-            .unwrap();
+            .map(|id| {
+                (
+                    *id,
+                    extras.iter().find(|(i, _)| i == id).map_or("", |(_, e)| *e),
+                )
+            })
+            .collect();
+        write_servers_file(self.args.servers_file.as_ref().unwrap(), &self.sims, &all);
+        self.service = Some(Service::start(self.args.load().unwrap()).await.unwrap());
+    }
+
+    /// Meetings per emulated server, in the order of the specs.
+    pub fn meetings_per_server(&self) -> Vec<usize> {
+        self.sims.iter().map(|s| s.meetings().len()).collect()
+    }
+
+    pub fn sim(&self, id: &str) -> &SimServer {
+        let i = self.ids.iter().position(|s| *s == id).unwrap();
         &self.sims[i]
     }
 

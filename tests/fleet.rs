@@ -1,0 +1,260 @@
+//! The fleet under the loads conferences bring: bursts of new rooms, weighted and loaded
+//! servers, a server dying, a server cordoned. Emulated BBB servers behind a real service.
+
+mod common;
+
+use common::*;
+use eventyay_bbb::{
+    proto::{self, bbb_service_client::BbbServiceClient},
+    sim::{Fault, Load},
+};
+use std::time::Duration;
+use tonic::transport::Channel;
+
+const IDS: [&str; 10] = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"];
+
+/// `n` first joins of distinct rooms of one event, all at once; returns the server of each.
+async fn burst(channel: &Channel, prefix: &str, n: usize) -> Vec<String> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let mut client = BbbServiceClient::new(channel.clone());
+        let room = format!("{prefix}-{i}");
+        tasks.push(tokio::spawn(async move {
+            client
+                .room_url(authed(room_request(&room, "u", JOIN)))
+                .await
+                .map(|r| r.into_inner().server_id)
+        }));
+    }
+    let mut servers = Vec::new();
+    for t in tasks {
+        servers.push(t.await.unwrap().expect("every first join gets a URL"));
+    }
+    servers
+}
+
+fn count(servers: &[String], id: &str) -> usize {
+    servers.iter().filter(|s| *s == id).count()
+}
+
+async fn two_hundred_rooms_at_once_spread_within_ten_percent(db: TestDb) {
+    let specs: Vec<_> = IDS.iter().map(|id| SimSpec::new(id)).collect();
+    let app = spawn_app(db, &specs).await;
+    let placed = burst(&app.channel().await, "burst", 200).await;
+    let per_server: Vec<usize> = IDS.iter().map(|id| count(&placed, id)).collect();
+    assert!(
+        per_server.iter().all(|n| (18..=22).contains(n)),
+        "{per_server:?}"
+    );
+    assert_eq!(app.meetings_per_server(), per_server, "the emulators agree");
+    app.stop().await;
+}
+
+async fn a_weighted_fleet_fills_in_proportion(db: TestDb) {
+    let app = spawn_app(
+        db,
+        &[
+            SimSpec::new("s1").with("weight = 1.0"),
+            SimSpec::new("s2").with("weight = 2.0"),
+            SimSpec::new("s4").with("weight = 4.0"),
+        ],
+    )
+    .await;
+    let placed = burst(&app.channel().await, "weighted", 140).await;
+    for (id, share) in [("s1", 20.0), ("s2", 40.0), ("s4", 80.0)] {
+        let n = count(&placed, id) as f64;
+        assert!(
+            (n - share).abs() <= share * 0.15,
+            "{id}: {n} of 140, want {share} ±15%"
+        );
+    }
+    app.stop().await;
+}
+
+async fn servers_loaded_by_their_meetings_get_fewer_new_rooms(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("busy"), SimSpec::new("idle")]).await;
+    let channel = app.channel().await;
+    let mut client = BbbServiceClient::new(channel.clone());
+    let mut preferred = room_request("keynote", "u", JOIN);
+    preferred.settings.as_mut().unwrap().prefer_server = "busy".into();
+    let keynote = client
+        .room_url(authed(preferred))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(keynote.server_id, "busy");
+    // 300 people with 4 cameras and 100 on audio: far more than a few new rooms bring.
+    let load = Load {
+        participants: 300,
+        voice: 100,
+        video: 4,
+        listeners: 200,
+        moderators: 3,
+    };
+    assert!(app.sim("busy").set_meeting_load(&keynote.meeting_id, load));
+    tokio::time::sleep(Duration::from_millis(500)).await; // a couple of polls
+
+    let placed = burst(&channel, "later", 20).await;
+    assert!(
+        count(&placed, "busy") <= 2,
+        "busy got {} of 20",
+        count(&placed, "busy")
+    );
+    app.stop().await;
+}
+
+async fn a_dead_server_is_avoided_at_once_and_its_rooms_move_within_two_polls(db: TestDb) {
+    let app = spawn_app(
+        db,
+        &[SimSpec::new("s1"), SimSpec::new("s2"), SimSpec::new("s3")],
+    )
+    .await;
+    let channel = app.channel().await;
+    let placed = burst(&channel, "before", 30).await;
+    let on_s1: Vec<usize> = (0..30).filter(|i| placed[*i] == "s1").collect();
+    assert!(!on_s1.is_empty());
+
+    app.sim("s1").set_fault(Fault::Refuse);
+    // New rooms placed right away: none fails, none lands on the dead server.
+    let fresh = burst(&channel, "after", 30).await;
+    assert_eq!(count(&fresh, "s1"), 0, "{fresh:?}");
+
+    // Within two poll intervals (200 ms each here) every room of the dead server rejoins elsewhere.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let mut client = BbbServiceClient::new(channel.clone());
+    for i in on_s1 {
+        let url = client
+            .room_url(authed(room_request(&format!("before-{i}"), "u", JOIN)))
+            .await
+            .expect("a room of the dead server rejoins")
+            .into_inner();
+        assert_ne!(url.server_id, "s1");
+        assert_join_works(&url.url).await;
+    }
+    app.stop().await;
+}
+
+async fn a_cordoned_server_keeps_running_meetings_and_lets_idle_ones_move(db: TestDb) {
+    let mut app = spawn_app(db, &[SimSpec::new("s1"), SimSpec::new("s2")]).await;
+    let mut client = app.client().await;
+    let place_on_s1 = |room: &str| {
+        let mut r = room_request(room, "u", JOIN);
+        r.settings.as_mut().unwrap().prefer_server = "s1".into();
+        r
+    };
+    let running = client
+        .room_url(authed(place_on_s1("running")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_join_works(&running.url).await; // someone is in: the meeting runs
+    let idle = client
+        .room_url(authed(place_on_s1("idle")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (running.server_id.as_str(), idle.server_id.as_str()),
+        ("s1", "s1")
+    );
+
+    app.restart_with(&[("s1", "state = \"cordoned\"")]).await;
+    let mut client = app.client().await;
+    let again = client
+        .room_url(authed(room_request("running", "u", JOIN)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        again.server_id, "s1",
+        "a running meeting stays on its cordoned server"
+    );
+    let moved = client
+        .room_url(authed(room_request("idle", "u", JOIN)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        moved.server_id, "s2",
+        "an idle meeting leaves the cordoned server"
+    );
+    assert_eq!(
+        moved.meeting_id, idle.meeting_id,
+        "same identity on the new server"
+    );
+    assert_join_works(&moved.url).await;
+    let fresh = client
+        .room_url(authed(place_on_s1("new")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        fresh.server_id, "s2",
+        "no new meetings on a cordoned server, even preferred"
+    );
+    app.stop().await;
+}
+
+async fn caps_are_respected(db: TestDb) {
+    let app = spawn_app(
+        db,
+        &[
+            SimSpec::new("small").with("max_meetings = 3"),
+            SimSpec::new("big"),
+        ],
+    )
+    .await;
+    let placed = burst(&app.channel().await, "capped", 20).await;
+    assert!(count(&placed, "small") <= 3, "{placed:?}");
+    app.stop().await;
+}
+
+async fn calls_follow_load_and_never_use_rooms_only_servers(db: TestDb) {
+    let app = spawn_app(
+        db,
+        &[
+            SimSpec::new("rooms").with("rooms_only = true"),
+            SimSpec::new("a"),
+            SimSpec::new("b"),
+        ],
+    )
+    .await;
+    let mut client = app.client().await;
+    let mut servers = Vec::new();
+    for i in 0..10 {
+        let call_id = client
+            .create_call(authed(proto::CreateCallRequest {
+                event_id: "ev-1".into(),
+                organizer_id: "org-1".into(),
+                member_ids: vec![format!("m{i}")],
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .call_id;
+        let url = client
+            .call_url(authed(proto::CallUrlRequest {
+                event_id: "ev-1".into(),
+                call_id,
+                user: user(&format!("m{i}"), "M"),
+                domain: String::new(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        servers.push(url.server_id);
+    }
+    assert_eq!(count(&servers, "rooms"), 0);
+    assert_eq!(count(&servers, "a"), 5, "{servers:?}");
+    app.stop().await;
+}
+
+on_both_databases!(
+    two_hundred_rooms_at_once_spread_within_ten_percent,
+    a_weighted_fleet_fills_in_proportion,
+    servers_loaded_by_their_meetings_get_fewer_new_rooms,
+    a_dead_server_is_avoided_at_once_and_its_rooms_move_within_two_polls,
+    a_cordoned_server_keeps_running_meetings_and_lets_idle_ones_move,
+    caps_are_respected,
+    calls_follow_load_and_never_use_rooms_only_servers,
+);
