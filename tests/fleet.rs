@@ -249,7 +249,93 @@ async fn calls_follow_load_and_never_use_rooms_only_servers(db: TestDb) {
     app.stop().await;
 }
 
+async fn recordings_come_from_every_server_that_hosted_the_room_even_with_one_dead(db: TestDb) {
+    let mut app = spawn_app(db, &[SimSpec::new("s1"), SimSpec::new("s2")]).await;
+    let mut client = app.client().await;
+    let recorded = |prefer: &str| {
+        let mut r = room_request("talks", "u", MODERATE);
+        r.settings.as_mut().unwrap().record = true;
+        r.settings.as_mut().unwrap().prefer_server = prefer.into();
+        r
+    };
+    let first = client
+        .room_url(authed(recorded("s1")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.server_id, "s1");
+    end_meeting(&app, "s1", &first.meeting_id).await;
+
+    // s1 is disabled: the room moves to s2 and records there too.
+    app.restart_with(&[("s1", "state = \"disabled\"")]).await;
+    let mut client = app.client().await;
+    let second = client
+        .room_url(authed(recorded("s1")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.server_id, "s2");
+    end_meeting(&app, "s2", &second.meeting_id).await;
+
+    let list = || proto::ListRecordingsRequest {
+        event_id: "ev-1".into(),
+        room_id: "talks".into(),
+        permissions: vec!["room:bbb.recordings".into()],
+    };
+    let both = client
+        .list_recordings(authed(list()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        both.results.len(),
+        2,
+        "a disabled server's recordings stay findable"
+    );
+    assert!(
+        both.results[0].start.as_ref().map(|t| (t.seconds, t.nanos))
+            >= both.results[1].start.as_ref().map(|t| (t.seconds, t.nanos)),
+        "newest first"
+    );
+
+    // One server hangs: the other's recordings come back within the per-server deadline (1 s).
+    app.sim("s1").set_fault(Fault::Hang);
+    let started = std::time::Instant::now();
+    let partial = client
+        .list_recordings(authed(list()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(partial.results.len(), 1);
+    assert_eq!(partial.unreachable_servers, vec!["s1".to_owned()]);
+
+    // Every server down: that is a failure, not an empty list.
+    app.sim("s2").set_fault(Fault::Refuse);
+    let err = client.list_recordings(authed(list())).await.unwrap_err();
+    assert_eq!(reason(&err).0, "bbb.failed");
+    app.stop().await;
+}
+
+async fn end_meeting(app: &TestApp, server: &str, meeting_id: &str) {
+    let endpoint = eventyay_bbb::bbb::Endpoint::new(
+        &app.sim(server).base_url(),
+        eventyay_bbb::secret::Secret::new(secret_of(server)),
+        Default::default(),
+    )
+    .unwrap();
+    eventyay_bbb::bbb::BbbClient::new(Default::default())
+        .end(&endpoint, meeting_id, None)
+        .await
+        .unwrap();
+}
+
 on_both_databases!(
+    recordings_come_from_every_server_that_hosted_the_room_even_with_one_dead,
     two_hundred_rooms_at_once_spread_within_ten_percent,
     a_weighted_fleet_fills_in_proportion,
     servers_loaded_by_their_meetings_get_fewer_new_rooms,
