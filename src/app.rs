@@ -53,7 +53,11 @@ impl Service {
         if let Some(servers) = &settings.servers {
             store.sync_file_servers(servers).await?;
         }
-        let fleet = Arc::new(Fleet::new(store.servers().await?, settings.health));
+        let fleet = Arc::new(Fleet::new(
+            store.clone(),
+            store.servers().await?,
+            settings.health,
+        ));
         let bbb = BbbClient::new(settings.bbb_timeouts);
         // A restart must not leave the fleet unusable until the first poll: ask every server
         // once now, briefly.
@@ -80,9 +84,14 @@ impl Service {
         let (reporter, health) = tonic_health::server::health_reporter();
         api::set_ready(&reporter, true).await;
         let (stop, mut stopped) = watch::channel(false);
-        tokio::spawn(watch_readiness(store, reporter.clone(), stop.subscribe()));
+        tokio::spawn(watch_readiness(
+            store.clone(),
+            reporter.clone(),
+            stop.subscribe(),
+        ));
         tokio::spawn(poller::run(
             fleet,
+            store.clone(),
             bbb,
             settings.poll_interval,
             stop.subscribe(),

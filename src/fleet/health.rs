@@ -55,6 +55,15 @@ impl Default for Tracker {
 }
 
 impl Tracker {
+    /// A tracker that starts from a health another replica's poller established.
+    pub fn at(health: Health) -> Self {
+        Self {
+            health,
+            failures: 0,
+            successes: 0,
+        }
+    }
+
     pub fn health(&self) -> Health {
         self.health
     }

@@ -1,10 +1,10 @@
 //! What a server carries: the meetings its last poll showed, and what recent placements are
 //! expected to add before the poller sees them.
 
-use crate::bbb::Meeting;
+use crate::{bbb::Meeting, store::Reservation};
 use std::{
     collections::HashMap,
-    time::{Duration, Instant},
+    time::{Duration, SystemTime},
 };
 
 /// The original module's bandwidth-shaped cost of one meeting: a base for its memory, video
@@ -25,12 +25,12 @@ pub struct SeenMeeting {
 /// One server's last poll.
 #[derive(Debug, Clone, Default)]
 pub struct Polled {
-    pub at: Option<Instant>,
+    pub at: Option<SystemTime>,
     pub meetings: HashMap<String, SeenMeeting>,
 }
 
 impl Polled {
-    pub fn from_answer(meetings: &[Meeting], at: Instant) -> Self {
+    pub fn from_answer(meetings: &[Meeting], at: SystemTime) -> Self {
         let meetings = meetings
             .iter()
             .filter(|m| !m.has_been_forcibly_ended)
@@ -74,55 +74,32 @@ pub const RESERVATION: f64 = 100.0;
 /// load: by then the real figure has taken over.
 pub const RESERVATION_FADE: Duration = Duration::from_secs(300);
 
-#[derive(Debug, Clone)]
-struct Reservation {
-    server: String,
-    at: Instant,
-}
-
-/// Expected load of recent placements, keyed by BBB meetingID.
-#[derive(Debug, Default)]
-pub struct Reservations {
-    by_meeting: HashMap<String, Reservation>,
-}
-
-impl Reservations {
-    pub fn reserve(&mut self, server: &str, meeting_id: &str, now: Instant) {
-        self.by_meeting.insert(
-            meeting_id.to_owned(),
-            Reservation {
-                server: server.to_owned(),
-                at: now,
-            },
-        );
-    }
-
-    /// Per server: the reserved load still expected, and the placed meetings its last poll has
-    /// not shown yet (for meeting caps).
-    pub fn outstanding(
-        &mut self,
-        polled: &HashMap<String, Polled>,
-        now: Instant,
-    ) -> HashMap<String, (f64, u32)> {
-        self.by_meeting
-            .retain(|_, r| now.duration_since(r.at) < RESERVATION_FADE);
-        let mut out: HashMap<String, (f64, u32)> = HashMap::new();
-        for (meeting, r) in &self.by_meeting {
-            let left =
-                1.0 - now.duration_since(r.at).as_secs_f64() / RESERVATION_FADE.as_secs_f64();
-            let seen = polled
-                .get(&r.server)
-                .filter(|p| p.at.is_some_and(|at| at >= r.at))
-                .and_then(|p| p.meetings.get(meeting));
-            let real = seen.map_or(0.0, |m| m.cost);
-            let entry = out.entry(r.server.clone()).or_default();
-            entry.0 += (RESERVATION * left - real).max(0.0);
-            if seen.is_none() {
-                entry.1 += 1;
-            }
+/// Per server: the reserved load still expected from recent placements, and how many of them
+/// its last poll has not shown yet (for meeting caps).
+pub fn outstanding(
+    reservations: &[Reservation],
+    polled: &HashMap<String, Polled>,
+    now: SystemTime,
+) -> HashMap<String, (f64, u32)> {
+    let mut out: HashMap<String, (f64, u32)> = HashMap::new();
+    for r in reservations {
+        let age = now.duration_since(r.at).unwrap_or_default();
+        if age >= RESERVATION_FADE {
+            continue;
         }
-        out
+        let left = 1.0 - age.as_secs_f64() / RESERVATION_FADE.as_secs_f64();
+        let seen = polled
+            .get(&r.server_id)
+            .filter(|p| p.at.is_some_and(|at| at >= r.at))
+            .and_then(|p| p.meetings.get(&r.meeting_id));
+        let real = seen.map_or(0.0, |m| m.cost);
+        let entry = out.entry(r.server_id.clone()).or_default();
+        entry.0 += (RESERVATION * left - real).max(0.0);
+        if seen.is_none() {
+            entry.1 += 1;
+        }
     }
+    out
 }
 
 #[cfg(test)]
@@ -137,17 +114,18 @@ mod tests {
 
     #[test]
     fn reservations_fade_and_give_way_to_real_load() {
-        let t0 = Instant::now();
-        let mut r = Reservations::default();
-        r.reserve("a", "m1", t0);
-        r.reserve("a", "m2", t0);
+        let t0 = SystemTime::now();
+        let reserve = |m: &str| Reservation {
+            meeting_id: m.into(),
+            server_id: "a".into(),
+            at: t0,
+        };
+        let rs = [reserve("m1"), reserve("m2")];
         let none = HashMap::new();
-        let out = r.outstanding(&none, t0);
-        assert_eq!(out["a"], (2.0 * RESERVATION, 2));
+        assert_eq!(outstanding(&rs, &none, t0)["a"], (2.0 * RESERVATION, 2));
 
         // Half-way through the fade, half is left.
-        let half = t0 + RESERVATION_FADE / 2;
-        let out = r.outstanding(&none, half);
+        let out = outstanding(&rs, &none, t0 + RESERVATION_FADE / 2);
         assert!((out["a"].0 - RESERVATION).abs() < 1e-6);
 
         // A poll after the placement that shows m1 with real load takes its share over.
@@ -165,12 +143,15 @@ mod tests {
             },
         );
         polled.insert("a".to_owned(), p);
-        let out = r.outstanding(&polled, t0 + Duration::from_secs(1));
-        let expected =
-            (RESERVATION * (1.0 - 1.0 / 300.0) - 70.0) + RESERVATION * (1.0 - 1.0 / 300.0);
-        assert!((out["a"].0 - expected).abs() < 1e-6, "{:?}", out["a"]);
+        let out = outstanding(&rs, &polled, t0 + Duration::from_secs(1));
+        let left = RESERVATION * (1.0 - 1.0 / 300.0);
+        assert!(
+            (out["a"].0 - ((left - 70.0) + left)).abs() < 1e-6,
+            "{:?}",
+            out["a"]
+        );
         assert_eq!(out["a"].1, 1, "m1 is seen, m2 not yet");
 
-        assert!(r.outstanding(&polled, t0 + RESERVATION_FADE).is_empty());
+        assert!(outstanding(&rs, &polled, t0 + RESERVATION_FADE).is_empty());
     }
 }

@@ -12,14 +12,14 @@ pub use placement::{Candidate, MeetingKind, PlacementRequest};
 
 use crate::{
     bbb::{BbbError, Endpoint, Meeting},
-    store::{Server, ServerState},
+    store::{PolledMeeting, PolledServer, Reservation, Server, ServerState, Store, StoreError},
 };
 use health::Tracker;
-use load::{Polled, Reservations};
+use load::{Polled, RESERVATION_FADE};
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, RwLock},
-    time::Instant,
+    time::SystemTime,
 };
 
 /// A configured server with its signing endpoint ready.
@@ -47,7 +47,7 @@ pub struct ServerStatus {
     pub load: f64,
     pub meetings: u32,
     pub participants: u64,
-    pub polled_at: Option<Instant>,
+    pub polled_at: Option<SystemTime>,
 }
 
 /// What changes while the service runs, behind one lock held only for quick bookkeeping.
@@ -55,7 +55,8 @@ pub struct ServerStatus {
 struct Live {
     health: HashMap<String, Tracker>,
     polled: HashMap<String, Polled>,
-    reservations: Reservations,
+    /// Every replica's recent placements, as last read from the database.
+    reservations: Vec<Reservation>,
 }
 
 #[derive(Debug)]
@@ -64,14 +65,39 @@ pub struct Fleet {
     servers: RwLock<Arc<HashMap<String, Arc<FleetServer>>>>,
     live: Mutex<Live>,
     thresholds: Thresholds,
+    store: Store,
+}
+
+/// Why a server may not take a new meeting, for operators.
+fn exclusion(server: &FleetServer, st: &ServerStatus) -> Option<&'static str> {
+    let spec = &server.spec;
+    if spec.state != ServerState::Enabled {
+        return Some(match spec.state {
+            ServerState::Cordoned => "cordoned",
+            _ => "disabled",
+        });
+    }
+    match st.health {
+        Health::Unknown => return Some("not probed yet"),
+        Health::Unhealthy => return Some("unhealthy"),
+        Health::Healthy => {}
+    }
+    if spec.max_meetings > 0 && st.meetings >= spec.max_meetings {
+        return Some("at its meeting cap");
+    }
+    if spec.max_participants > 0 && st.participants >= u64::from(spec.max_participants) {
+        return Some("at its participant cap");
+    }
+    None
 }
 
 impl Fleet {
-    pub fn new(servers: Vec<Server>, thresholds: Thresholds) -> Self {
+    pub fn new(store: Store, servers: Vec<Server>, thresholds: Thresholds) -> Self {
         let fleet = Self {
             servers: RwLock::default(),
             live: Mutex::default(),
             thresholds,
+            store,
         };
         fleet.replace(servers);
         fleet
@@ -100,6 +126,12 @@ impl Fleet {
             live.polled.retain(|id, _| map.contains_key(id));
         }
         *self.servers.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(map);
+    }
+
+    /// Reloads the registry from the database, where any replica may have changed it.
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        self.replace(self.store.servers().await?);
+        Ok(())
     }
 
     fn live(&self) -> std::sync::MutexGuard<'_, Live> {
@@ -154,7 +186,7 @@ impl Fleet {
     }
 
     /// Records a poll: the health outcome, and on success the meetings the server carries.
-    pub fn record_poll(&self, id: &str, answer: Result<&[Meeting], &BbbError>, at: Instant) {
+    pub fn record_poll(&self, id: &str, answer: Result<&[Meeting], &BbbError>, at: SystemTime) {
         self.record(id, answer.map(drop));
         if let Ok(meetings) = answer {
             self.live()
@@ -163,9 +195,82 @@ impl Fleet {
         }
     }
 
+    /// This replica's view, for the others (written by the poller).
+    pub fn shared_view(&self) -> Vec<PolledServer> {
+        let live = self.live();
+        self.snapshot()
+            .keys()
+            .map(|id| {
+                let polled = live.polled.get(id);
+                PolledServer {
+                    server_id: id.clone(),
+                    health: live
+                        .health
+                        .get(id)
+                        .map_or(Health::Unknown, Tracker::health)
+                        .name()
+                        .to_owned(),
+                    polled_at: polled.and_then(|p| p.at),
+                    meetings: polled
+                        .map(|p| {
+                            p.meetings
+                                .iter()
+                                .map(|(id, m)| PolledMeeting {
+                                    meeting_id: id.clone(),
+                                    cost: m.cost,
+                                    participants: m.participants,
+                                    running: m.running,
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    /// Takes over the poller's view written by another replica.
+    pub fn apply_shared(&self, servers: Vec<PolledServer>) {
+        let mut live = self.live();
+        for s in servers {
+            let health = match s.health.as_str() {
+                "healthy" => Health::Healthy,
+                "unhealthy" => Health::Unhealthy,
+                _ => Health::Unknown,
+            };
+            live.health.insert(s.server_id.clone(), Tracker::at(health));
+            let meetings = s
+                .meetings
+                .into_iter()
+                .map(|m| {
+                    let seen = load::SeenMeeting {
+                        cost: m.cost,
+                        participants: m.participants,
+                        running: m.running,
+                    };
+                    (m.meeting_id, seen)
+                })
+                .collect();
+            live.polled.insert(
+                s.server_id,
+                Polled {
+                    at: s.polled_at,
+                    meetings,
+                },
+            );
+        }
+    }
+
+    /// Refreshes every replica's recent placements from the database.
+    pub async fn reload_reservations(&self) -> Result<(), StoreError> {
+        let current = self.store.reservations(RESERVATION_FADE).await?;
+        self.live().reservations = current;
+        Ok(())
+    }
+
     /// Whether a meeting ensured on `server_id` at `since` may still be taken as existing: false
     /// once the server is unusable, or once a poll after `since` no longer shows the meeting.
-    pub fn still_hosting(&self, server_id: &str, meeting_id: &str, since: Instant) -> bool {
+    pub fn still_hosting(&self, server_id: &str, meeting_id: &str, since: SystemTime) -> bool {
         let live = self.live();
         if live.health.get(server_id).map(Tracker::health) == Some(Health::Unhealthy) {
             return false;
@@ -196,64 +301,135 @@ impl Fleet {
 
     pub fn status(&self) -> HashMap<String, ServerStatus> {
         let servers = self.snapshot();
-        status_of(&servers, &mut self.live(), Instant::now())
+        let live = self.live();
+        status_of(&servers, &live, &live.reservations, SystemTime::now())
     }
 
-    /// Picks the server for a new meeting and reserves its expected load there, all under one
-    /// lock so that concurrent placements see each other's reservations. `None` when no server
-    /// fits (enabled, healthy, under its caps, not in `exclude`).
-    pub fn place(
+    /// Every server ranked for a request, with why it may or may not take the meeting.
+    pub fn explain(
+        &self,
+        request: &PlacementRequest<'_>,
+        event_rooms: &HashMap<String, u64>,
+    ) -> (Option<String>, Vec<Explained>) {
+        let servers = self.snapshot();
+        let live = self.live();
+        let status = status_of(&servers, &live, &live.reservations, SystemTime::now());
+        let mut rows: Vec<Explained> = servers
+            .values()
+            .filter_map(|server| {
+                let st = status.get(&server.spec.id)?;
+                let excluded = exclusion(server, st).or_else(|| {
+                    placement::tier(server, request)
+                        .is_none()
+                        .then_some("not for this event or kind")
+                });
+                Some(Explained {
+                    server_id: server.spec.id.clone(),
+                    excluded_because: excluded,
+                    tier: placement::tier(server, request).unwrap_or(u8::MAX),
+                    load: st.load,
+                    weight: server.spec.weight,
+                    event_rooms: event_rooms.get(&server.spec.id).copied().unwrap_or(0),
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            (a.excluded_because.is_some(), a.tier)
+                .cmp(&(b.excluded_because.is_some(), b.tier))
+                .then(a.score().total_cmp(&b.score()))
+                .then(a.server_id.cmp(&b.server_id))
+        });
+        let candidates = rows
+            .iter()
+            .filter(|r| r.excluded_because.is_none())
+            .filter_map(|r| {
+                Some(Candidate {
+                    server: servers.get(&r.server_id)?.clone(),
+                    load: r.score(),
+                    event_rooms: r.event_rooms,
+                })
+            })
+            .collect();
+        let chosen = placement::choose(request, candidates).map(|c| c.server.spec.id.clone());
+        (chosen, rows)
+    }
+
+    /// Picks the server for a new meeting and reserves its expected load there, against every
+    /// replica's reservations and under a lock they all take, so concurrent placements — here
+    /// or on another replica — see each other. `Ok(None)` when no server fits (enabled,
+    /// healthy, under its caps, not in `exclude`).
+    pub async fn place(
         &self,
         request: &PlacementRequest<'_>,
         event_rooms: &HashMap<String, u64>,
         exclude: &[String],
         meeting_id: &str,
-    ) -> Option<Arc<FleetServer>> {
+    ) -> Result<Option<Arc<FleetServer>>, StoreError> {
         let servers = self.snapshot();
-        let now = Instant::now();
-        let mut live = self.live();
-        let status = status_of(&servers, &mut live, now);
-        let candidates = servers
-            .values()
-            .filter(|s| s.spec.state == ServerState::Enabled && !exclude.contains(&s.spec.id))
-            .filter_map(|server| {
-                let st = status.get(&server.spec.id)?;
-                let spec = &server.spec;
-                let full = (spec.max_meetings > 0 && st.meetings >= spec.max_meetings)
-                    || (spec.max_participants > 0
-                        && st.participants >= u64::from(spec.max_participants));
-                (st.health == Health::Healthy && !full).then(|| Candidate {
-                    server: server.clone(),
-                    load: st.load / spec.weight,
-                    event_rooms: event_rooms.get(&spec.id).copied().unwrap_or(0),
-                })
+        let chosen = self
+            .store
+            .place_with(RESERVATION_FADE, |reservations| {
+                let live = self.live();
+                let status = status_of(&servers, &live, reservations, SystemTime::now());
+                let candidates = servers
+                    .values()
+                    .filter(|s| !exclude.contains(&s.spec.id))
+                    .filter_map(|server| {
+                        let st = status.get(&server.spec.id)?;
+                        exclusion(server, st).is_none().then(|| Candidate {
+                            server: server.clone(),
+                            load: st.load / server.spec.weight,
+                            event_rooms: event_rooms.get(&server.spec.id).copied().unwrap_or(0),
+                        })
+                    })
+                    .collect();
+                let chosen = placement::choose(request, candidates)?;
+                let id = chosen.server.spec.id.clone();
+                Some((chosen.server, id, meeting_id.to_owned()))
             })
-            .collect();
-        let chosen = placement::choose(request, candidates)?;
-        live.reservations
-            .reserve(&chosen.server.spec.id, meeting_id, now);
-        Some(chosen.server)
+            .await?;
+        if let Some(server) = &chosen {
+            self.live().reservations.push(Reservation {
+                meeting_id: meeting_id.to_owned(),
+                server_id: server.spec.id.clone(),
+                at: SystemTime::now(),
+            });
+        }
+        Ok(chosen)
+    }
+}
+
+/// One line of an explanation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explained {
+    pub server_id: String,
+    pub excluded_because: Option<&'static str>,
+    pub tier: u8,
+    pub load: f64,
+    pub weight: f64,
+    pub event_rooms: u64,
+}
+
+impl Explained {
+    pub fn score(&self) -> f64 {
+        self.load / self.weight
     }
 }
 
 fn status_of(
     servers: &HashMap<String, Arc<FleetServer>>,
-    live: &mut Live,
-    now: Instant,
+    live: &Live,
+    reservations: &[Reservation],
+    now: SystemTime,
 ) -> HashMap<String, ServerStatus> {
-    let Live {
-        health,
-        polled,
-        reservations,
-    } = live;
-    let outstanding = reservations.outstanding(polled, now);
+    let outstanding = load::outstanding(reservations, &live.polled, now);
     servers
         .keys()
         .map(|id| {
-            let p = polled.get(id);
+            let p = live.polled.get(id);
             let (reserved, unseen) = outstanding.get(id).copied().unwrap_or_default();
             let status = ServerStatus {
-                health: health.get(id).map_or(Health::Unknown, Tracker::health),
+                health: live.health.get(id).map_or(Health::Unknown, Tracker::health),
                 load: p.map_or(0.0, Polled::cost) + reserved,
                 meetings: p.map_or(0, |p| p.meetings.len() as u32) + unseen,
                 participants: p.map_or(0, Polled::participants),

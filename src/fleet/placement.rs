@@ -54,7 +54,7 @@ fn is_preferred(server: &FleetServer, prefer: &str) -> bool {
 
 /// The tier a candidate belongs to for this request (lower wins), or `None` when the request
 /// may not use it at all.
-fn tier(server: &FleetServer, request: &PlacementRequest<'_>) -> Option<u8> {
+pub(super) fn tier(server: &FleetServer, request: &PlacementRequest<'_>) -> Option<u8> {
     if request.kind == MeetingKind::Call && server.spec.rooms_only {
         return None;
     }

@@ -2,7 +2,10 @@
 //! deadline, so one hung server delays nothing but its own figures.
 
 use super::Fleet;
-use crate::{bbb::BbbClient, store::ServerState};
+use crate::{
+    bbb::BbbClient,
+    store::{ServerState, Store, StoreError},
+};
 use std::{sync::Arc, time::Duration};
 use tokio::{sync::watch, task::JoinSet, time::Instant};
 
@@ -16,7 +19,7 @@ pub async fn poll_once(fleet: &Arc<Fleet>, bbb: &BbbClient, deadline: Duration) 
         }
         let (server, bbb, fleet) = (server.clone(), bbb.clone(), fleet.clone());
         asks.spawn(async move {
-            let at = std::time::Instant::now();
+            let at = std::time::SystemTime::now();
             let answer =
                 match tokio::time::timeout(deadline, bbb.get_meetings(&server.endpoint)).await {
                     Ok(answer) => answer,
@@ -31,22 +34,96 @@ pub async fn poll_once(fleet: &Arc<Fleet>, bbb: &BbbClient, deadline: Duration) 
     while asks.join_next().await.is_some() {}
 }
 
-/// Polls every `interval` until `stop` turns true. Each round's deadline is the interval
-/// itself (at most the client's poll timeout), so rounds never pile up.
+/// The poller's loop, on every replica. Every `interval` one replica — the holder of the
+/// database lease, renewed each round and taken over within two intervals when its holder dies
+/// — polls the fleet and writes what it saw; the others read that. Every replica then reloads
+/// the registry (operators may have changed it through any replica) and the placements every
+/// replica reserved. The poller also completes drains: a draining server that carries no
+/// meeting is disabled.
 pub async fn run(
     fleet: Arc<Fleet>,
+    store: Store,
     bbb: BbbClient,
     interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
+    let replica = uuid::Uuid::new_v4().to_string();
     let deadline = interval.min(bbb.timeouts().poll);
     let mut next = Instant::now() + interval;
+    let mut leading = false;
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
         next += interval;
-        poll_once(&fleet, &bbb, deadline).await;
+        if let Err(err) = round(
+            &fleet,
+            &store,
+            &bbb,
+            &replica,
+            interval,
+            deadline,
+            &mut leading,
+        )
+        .await
+        {
+            tracing::warn!(error = %err.0, "fleet round incomplete: database unavailable");
+        }
     }
+}
+
+async fn round(
+    fleet: &Arc<Fleet>,
+    store: &Store,
+    bbb: &BbbClient,
+    replica: &str,
+    interval: Duration,
+    deadline: Duration,
+    leading: &mut bool,
+) -> Result<(), StoreError> {
+    fleet.reload().await?;
+    let lead = store
+        .acquire_lease(POLLER_LEASE, replica, interval * 2)
+        .await?;
+    if lead != *leading {
+        *leading = lead;
+        tracing::info!(replica, leading = lead, "poller lease changed hands");
+    }
+    if lead {
+        poll_once(fleet, bbb, deadline).await;
+        store.write_polled(&fleet.shared_view()).await?;
+        complete_drains(fleet, store).await?;
+    } else {
+        fleet.apply_shared(store.read_polled().await?);
+    }
+    fleet.reload_reservations().await?;
+    Ok(())
+}
+
+/// The lease that elects the one replica that polls.
+const POLLER_LEASE: &str = "poller";
+
+async fn complete_drains(fleet: &Arc<Fleet>, store: &Store) -> Result<(), StoreError> {
+    let status = fleet.status();
+    for server in fleet.snapshot().values() {
+        let empty = status
+            .get(&server.spec.id)
+            .is_some_and(|s| s.polled_at.is_some() && s.meetings == 0);
+        if server.spec.draining && server.spec.state == ServerState::Cordoned && empty {
+            store
+                .set_server_state(&server.spec.id, ServerState::Disabled, false)
+                .await?;
+            store
+                .audit(
+                    "poller",
+                    "drain-completed",
+                    &server.spec.id,
+                    "no meetings left: disabled",
+                )
+                .await?;
+            tracing::info!(server = %server.spec.id, "drained: disabled");
+        }
+    }
+    fleet.reload().await
 }

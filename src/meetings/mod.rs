@@ -142,7 +142,7 @@ struct Ensured {
     meeting: Meeting,
     server: Arc<FleetServer>,
     create_time: u64,
-    at: std::time::Instant,
+    at: std::time::SystemTime,
 }
 
 pub struct Meetings {
@@ -225,6 +225,7 @@ impl Meetings {
             .core
             .fleet
             .place(&request, &HashMap::new(), &[], &bbb_meeting_id)
+            .await?
             .ok_or(Error::BbbFailed(Failure::NoServer))?;
         let meeting = Meeting {
             id: uuid::Uuid::new_v4().to_string(),
@@ -338,6 +339,7 @@ impl Core {
         let server = self
             .fleet
             .place(&request, &rooms, &[], &bbb_meeting_id)
+            .await?
             .ok_or(Error::BbbFailed(Failure::NoServer))?;
         let new = Meeting {
             id: uuid::Uuid::new_v4().to_string(),
@@ -407,7 +409,7 @@ impl Core {
                         meeting,
                         server,
                         create_time: created.create_time,
-                        at: std::time::Instant::now(),
+                        at: std::time::SystemTime::now(),
                     });
                 }
                 // BBB still holds the ended meeting; a join URL for it would not work yet.
@@ -463,6 +465,7 @@ impl Core {
         let target = self
             .fleet
             .place(request, &rooms, &exclude, &meeting.bbb_meeting_id)
+            .await?
             .ok_or(Error::BbbFailed(Failure::NoServer))?;
         let stored = self
             .store

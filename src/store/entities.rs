@@ -21,6 +21,8 @@ pub mod server {
         pub max_participants: i64,
         /// Listed in the servers file at the last start: leaving the file disables it.
         pub from_file: bool,
+        /// Cordoned until empty, then disabled by the poller.
+        pub draining: bool,
         pub created_at: i64,
         pub updated_at: i64,
     }
@@ -87,6 +89,65 @@ pub mod hosting {
         #[sea_orm(primary_key, auto_increment = false)]
         pub server_id: String,
         pub first_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod audit {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_log")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub at: i64,
+        pub actor: String,
+        pub action: String,
+        pub target: String,
+        pub details: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod reservation {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "reservations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub meeting_id: String,
+        pub server_id: String,
+        pub at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod server_status {
+    use sea_orm::entity::prelude::*;
+
+    /// The poller's last view of a server; `meetings` is JSON (see `store::PolledServer`).
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "server_status")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub server_id: String,
+        pub health: String,
+        pub polled_at: i64,
+        pub meetings: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

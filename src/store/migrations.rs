@@ -6,7 +6,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![Box::new(Initial), Box::new(Fleet)]
     }
 }
 
@@ -117,6 +117,75 @@ impl MigrationTrait for Initial {
                             .to("meetings", "id")
                             .on_delete(ForeignKeyAction::Cascade),
                     )
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// What several replicas share about the fleet: drains, the audit log, placement reservations,
+/// the poller's last view of every server, and the lease that elects the one poller.
+struct Fleet;
+
+impl MigrationName for Fleet {
+    fn name(&self) -> &str {
+        "m0002_fleet"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Fleet {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("servers")
+                    .add_column(boolean("draining").default(false))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("audit_log")
+                    .col(big_pk_auto("id"))
+                    .col(big_integer("at"))
+                    .col(string_len("actor", 128))
+                    .col(string_len("action", 64))
+                    .col(string_len("target", 256))
+                    .col(text("details"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("reservations")
+                    .col(string_len("meeting_id", 64).primary_key())
+                    .col(string_len("server_id", 128))
+                    .col(big_integer("at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("server_status")
+                    .col(string_len("server_id", 128).primary_key())
+                    .col(string_len("health", 16))
+                    .col(big_integer("polled_at"))
+                    .col(text("meetings"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("leases")
+                    .col(string_len("name", 64).primary_key())
+                    .col(string_len("holder", 64))
+                    .col(big_integer("until"))
                     .to_owned(),
             )
             .await?;

@@ -3,6 +3,9 @@
 
 mod entities;
 mod migrations;
+mod shared;
+
+pub use shared::{AuditEntry, PolledMeeting, PolledServer, Reservation};
 
 use crate::{bbb::ChecksumAlgorithm, secret::Secret};
 use entities::{call_member, hosting, meeting, server};
@@ -81,6 +84,8 @@ pub struct Server {
     /// Hard caps; 0 means none.
     pub max_meetings: u32,
     pub max_participants: u32,
+    /// Cordoned until it carries no meeting, then disabled.
+    pub draining: bool,
 }
 
 impl Server {
@@ -99,6 +104,7 @@ impl Server {
             weight: 1.0,
             max_meetings: 0,
             max_participants: 0,
+            draining: false,
         }
     }
 }
@@ -121,7 +127,7 @@ const MIGRATION_LOCK: i64 = 0x6262_622d_6d69_6772;
 
 #[derive(Clone)]
 pub struct Store {
-    db: DatabaseConnection,
+    pub(crate) db: DatabaseConnection,
     health: DatabaseConnection,
     /// Cleared when a health ping fails: calls then fail at once instead of each waiting for a
     /// connection that will not come, and pass again as soon as a ping succeeds.
@@ -134,7 +140,7 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -193,7 +199,7 @@ impl Store {
 
     /// Runs `work` unless the database is known to be down, and gives up on it as soon as it
     /// is: calls fail at once during an outage instead of each waiting for a connection.
-    async fn guarded<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+    pub(crate) async fn guarded<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
         let down = || {
             StoreError(DbErr::Custom(
                 "database marked down by the last health ping".into(),
@@ -264,6 +270,7 @@ impl Store {
                     max_meetings: Set(s.max_meetings.into()),
                     max_participants: Set(s.max_participants.into()),
                     from_file: Set(true),
+                    draining: Set(false),
                     created_at: Set(now),
                     updated_at: Set(now),
                 };
@@ -505,7 +512,7 @@ fn meeting_from_row(row: meeting::Model) -> Meeting {
 
 /// Rows the code cannot read (edited by hand into nonsense) are skipped with a warning rather
 /// than taking the whole fleet down.
-fn server_from_row(row: server::Model) -> Option<Server> {
+pub(crate) fn server_from_row(row: server::Model) -> Option<Server> {
     let checksum = row.checksum.parse().ok();
     let state = row.state.parse().ok();
     let (Some(checksum), Some(state)) = (checksum, state) else {
@@ -521,6 +528,7 @@ fn server_from_row(row: server::Model) -> Option<Server> {
         weight: row.weight,
         max_meetings: row.max_meetings.clamp(0, u32::MAX.into()) as u32,
         max_participants: row.max_participants.clamp(0, u32::MAX.into()) as u32,
+        draining: row.draining,
         secret: Secret::new(row.secret),
         url: row.url,
         id: row.id,

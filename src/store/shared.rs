@@ -1,0 +1,389 @@
+//! What replicas share through the database beyond meetings: the operators' changes to servers
+//! and their audit log, placement reservations, the poller's view of the fleet, and the lease
+//! that makes exactly one replica the poller.
+
+use super::{
+    Result, Server, ServerState, Store, StoreError,
+    entities::{audit, hosting, meeting, reservation, server, server_status},
+    now_ms, server_from_row,
+};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait, sea_query::OnConflict,
+};
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The key of the advisory lock that serialises placements across replicas ("bbb-plac").
+const PLACEMENT_LOCK: i64 = 0x6262_622d_706c_6163;
+
+fn to_time(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}
+
+fn to_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Load a placement expects a new meeting to bring, until the poller sees the meeting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub meeting_id: String,
+    pub server_id: String,
+    pub at: SystemTime,
+}
+
+/// One meeting as the poller saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolledMeeting {
+    pub meeting_id: String,
+    pub cost: f64,
+    pub participants: u32,
+    pub running: bool,
+}
+
+/// The poller's view of one server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolledServer {
+    pub server_id: String,
+    /// `healthy`, `unhealthy` or `unknown`.
+    pub health: String,
+    /// `None` when the last poll failed and no meetings are known.
+    pub polled_at: Option<SystemTime>,
+    pub meetings: Vec<PolledMeeting>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: SystemTime,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub details: String,
+}
+
+impl Store {
+    /// Adds or updates a server. On update an empty secret keeps the stored one. Returns
+    /// whether it was created.
+    pub async fn put_server(&self, s: &Server) -> Result<bool> {
+        self.guarded(async {
+            let now = now_ms();
+            let tx = self.db.begin().await?;
+            let existing = server::Entity::find_by_id(s.id.clone()).one(&tx).await?;
+            let created = existing.is_none();
+            let secret = match (&existing, s.secret.expose()) {
+                (Some(old), "") => old.secret.clone(),
+                (_, new) => new.to_owned(),
+            };
+            let row = server::ActiveModel {
+                id: Set(s.id.clone()),
+                url: Set(s.url.clone()),
+                secret: Set(secret),
+                checksum: Set(s.checksum.name().to_owned()),
+                state: Set(s.state.name().to_owned()),
+                rooms_only: Set(s.rooms_only),
+                events: Set(s.events.join(",")),
+                organizers: Set(s.organizers.join(",")),
+                weight: Set(s.weight),
+                max_meetings: Set(s.max_meetings.into()),
+                max_participants: Set(s.max_participants.into()),
+                from_file: Set(existing.as_ref().is_some_and(|o| o.from_file)),
+                draining: Set(false),
+                created_at: Set(existing.as_ref().map_or(now, |o| o.created_at)),
+                updated_at: Set(now),
+            };
+            if created {
+                server::Entity::insert(row).exec(&tx).await?;
+            } else {
+                server::Entity::update(row).exec(&tx).await?;
+            }
+            tx.commit().await?;
+            Ok(created)
+        })
+        .await
+    }
+
+    pub async fn server(&self, id: &str) -> Result<Option<Server>> {
+        self.guarded(async {
+            let row = server::Entity::find_by_id(id.to_owned())
+                .one(&self.db)
+                .await?;
+            Ok(row.and_then(server_from_row))
+        })
+        .await
+    }
+
+    /// Deletes a server that no meeting ever used. `Ok(false)` when it has history (or does not
+    /// exist): such servers can only be disabled.
+    pub async fn delete_unused_server(&self, id: &str) -> Result<bool> {
+        self.guarded(async {
+            let tx = self.db.begin().await?;
+            let hosted = hosting::Entity::find()
+                .filter(hosting::Column::ServerId.eq(id))
+                .count(&tx)
+                .await?
+                + meeting::Entity::find()
+                    .filter(meeting::Column::ServerId.eq(id))
+                    .count(&tx)
+                    .await?;
+            if hosted > 0 {
+                return Ok(false);
+            }
+            let deleted = server::Entity::delete_by_id(id.to_owned())
+                .exec(&tx)
+                .await?;
+            server_status::Entity::delete_by_id(id.to_owned())
+                .exec(&tx)
+                .await?;
+            tx.commit().await?;
+            Ok(deleted.rows_affected > 0)
+        })
+        .await
+    }
+
+    /// Sets a server's state (and whether it is draining). `Ok(false)` when there is no such
+    /// server.
+    pub async fn set_server_state(
+        &self,
+        id: &str,
+        state: ServerState,
+        draining: bool,
+    ) -> Result<bool> {
+        self.guarded(async {
+            let updated = server::Entity::update_many()
+                .col_expr(
+                    server::Column::State,
+                    sea_orm::sea_query::Expr::value(state.name()),
+                )
+                .col_expr(
+                    server::Column::Draining,
+                    sea_orm::sea_query::Expr::value(draining),
+                )
+                .col_expr(
+                    server::Column::UpdatedAt,
+                    sea_orm::sea_query::Expr::value(now_ms()),
+                )
+                .filter(server::Column::Id.eq(id))
+                .exec(&self.db)
+                .await?;
+            Ok(updated.rows_affected > 0)
+        })
+        .await
+    }
+
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        details: &str,
+    ) -> Result<()> {
+        self.guarded(async {
+            audit::Entity::insert(audit::ActiveModel {
+                at: Set(now_ms()),
+                actor: Set(actor.chars().take(128).collect()),
+                action: Set(action.to_owned()),
+                target: Set(target.chars().take(256).collect()),
+                details: Set(details.to_owned()),
+                ..Default::default()
+            })
+            .exec(&self.db)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn audit_log(&self, limit: u64) -> Result<Vec<AuditEntry>> {
+        self.guarded(async {
+            let rows = audit::Entity::find()
+                .order_by_desc(audit::Column::Id)
+                .limit(limit)
+                .all(&self.db)
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| AuditEntry {
+                    at: to_time(r.at),
+                    actor: r.actor,
+                    action: r.action,
+                    target: r.target,
+                    details: r.details,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Runs a placement decision against every replica's recent reservations and records the
+    /// one it makes, under a lock that every replica's placements take (an advisory lock on
+    /// PostgreSQL; SQLite serialises writers anyway), so no two placements decide on the same
+    /// view. `decide` returns the chosen server and the meetingID to reserve for.
+    pub async fn place_with<T>(
+        &self,
+        max_age: Duration,
+        decide: impl FnOnce(&[Reservation]) -> Option<(T, String, String)>,
+    ) -> Result<Option<T>> {
+        self.guarded(async {
+            let tx = self.db.begin().await?;
+            if tx.get_database_backend() == DbBackend::Postgres {
+                tx.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({PLACEMENT_LOCK})"))
+                    .await?;
+            } else {
+                // Takes SQLite's write lock now, so the read below sees every earlier placement.
+                reservation::Entity::delete_many()
+                    .filter(reservation::Column::At.lt(0))
+                    .exec(&tx)
+                    .await?;
+            }
+            let oldest = now_ms() - max_age.as_millis() as i64;
+            reservation::Entity::delete_many()
+                .filter(reservation::Column::At.lt(oldest))
+                .exec(&tx)
+                .await?;
+            let current: Vec<Reservation> = reservation::Entity::find()
+                .all(&tx)
+                .await?
+                .into_iter()
+                .map(|r| Reservation {
+                    meeting_id: r.meeting_id,
+                    server_id: r.server_id,
+                    at: to_time(r.at),
+                })
+                .collect();
+            let Some((chosen, server_id, meeting_id)) = decide(&current) else {
+                return Ok(None);
+            };
+            reservation::Entity::insert(reservation::ActiveModel {
+                meeting_id: Set(meeting_id),
+                server_id: Set(server_id),
+                at: Set(now_ms()),
+            })
+            .on_conflict(
+                OnConflict::column(reservation::Column::MeetingId)
+                    .update_columns([reservation::Column::ServerId, reservation::Column::At])
+                    .to_owned(),
+            )
+            .exec(&tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(chosen))
+        })
+        .await
+    }
+
+    /// Reservations younger than `max_age`, for replicas that only read.
+    pub async fn reservations(&self, max_age: Duration) -> Result<Vec<Reservation>> {
+        self.guarded(async {
+            let oldest = now_ms() - max_age.as_millis() as i64;
+            Ok(reservation::Entity::find()
+                .filter(reservation::Column::At.gte(oldest))
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|r| Reservation {
+                    meeting_id: r.meeting_id,
+                    server_id: r.server_id,
+                    at: to_time(r.at),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Writes the poller's view of the fleet for every replica to read.
+    pub async fn write_polled(&self, servers: &[PolledServer]) -> Result<()> {
+        self.guarded(async {
+            let tx = self.db.begin().await?;
+            for s in servers {
+                let meetings = serde_json::to_string(&s.meetings)
+                    .map_err(|e| StoreError(DbErr::Custom(e.to_string())))?;
+                server_status::Entity::insert(server_status::ActiveModel {
+                    server_id: Set(s.server_id.clone()),
+                    health: Set(s.health.clone()),
+                    polled_at: Set(s.polled_at.map_or(0, to_ms)),
+                    meetings: Set(meetings),
+                })
+                .on_conflict(
+                    OnConflict::column(server_status::Column::ServerId)
+                        .update_columns([
+                            server_status::Column::Health,
+                            server_status::Column::PolledAt,
+                            server_status::Column::Meetings,
+                        ])
+                        .to_owned(),
+                )
+                .exec(&tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn read_polled(&self) -> Result<Vec<PolledServer>> {
+        self.guarded(async {
+            let rows = server_status::Entity::find().all(&self.db).await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| PolledServer {
+                    meetings: serde_json::from_str(&r.meetings).unwrap_or_default(),
+                    server_id: r.server_id,
+                    health: r.health,
+                    polled_at: (r.polled_at > 0).then(|| to_time(r.polled_at)),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Takes or renews the lease `name` for `holder` until `ttl` from now. True when `holder`
+    /// holds it: it was free, expired, or already its own.
+    pub async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        self.guarded(async {
+            let now = now_ms();
+            let until = now + ttl.as_millis() as i64;
+            let backend = self.db.get_database_backend();
+            let sql = match backend {
+                DbBackend::Postgres => {
+                    "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until \
+                     WHERE leases.until < $4 OR leases.holder = EXCLUDED.holder"
+                }
+                _ => {
+                    "INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) \
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+                     WHERE leases.until < ? OR leases.holder = excluded.holder"
+                }
+            };
+            let result = self
+                .db
+                .execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    sql,
+                    [name.into(), holder.into(), until.into(), now.into()],
+                ))
+                .await?;
+            Ok(result.rows_affected() > 0)
+        })
+        .await
+    }
+
+    /// Servers listed with their stored rows (including ones the registry skipped).
+    pub async fn servers_with_origin(&self) -> Result<Vec<(Server, bool)>> {
+        self.guarded(async {
+            let rows = server::Entity::find().all(&self.db).await?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|r| {
+                    let from_file = r.from_file;
+                    server_from_row(r).map(|s| (s, from_file))
+                })
+                .collect())
+        })
+        .await
+    }
+}
