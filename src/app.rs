@@ -2,11 +2,12 @@
 //! in-process instances all start here.
 
 use crate::{
-    api::{self, BbbApi},
+    api::{self, BbbApi, FleetApi},
     bbb::BbbClient,
     config::Settings,
     fleet::{Fleet, poller},
     meetings::Meetings,
+    operators::Operators,
     recordings::Recordings,
     store::{Store, StoreError},
 };
@@ -68,7 +69,9 @@ impl Service {
             bbb.clone(),
             settings.ensure_ttl,
         );
+        let meetings = Arc::new(meetings);
         let recordings = Recordings::new(store.clone(), fleet.clone(), bbb.clone());
+        let operators = Operators::new(store.clone(), fleet.clone(), bbb.clone(), meetings.clone());
         let listener =
             TcpListener::bind(settings.listen)
                 .await
@@ -97,7 +100,7 @@ impl Service {
             stop.subscribe(),
         ));
         let bbb_api = BbbApi {
-            meetings: Arc::new(meetings),
+            meetings,
             recordings: Arc::new(recordings),
             rpc_timeout: settings.rpc_timeout,
         };
@@ -108,7 +111,11 @@ impl Service {
         let task = tokio::spawn(api::serve(
             listener,
             bbb_api,
+            FleetApi {
+                operators: Arc::new(operators),
+            },
             settings.api_tokens,
+            settings.admin_tokens,
             reporter,
             health,
             shutdown,

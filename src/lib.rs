@@ -6,11 +6,14 @@
 pub mod api;
 pub mod app;
 pub mod bbb;
+pub mod check;
 pub mod config;
 pub mod fleet;
 pub mod meetings;
+pub mod operators;
 pub mod recordings;
 pub mod secret;
+pub mod servers_cli;
 pub mod sim;
 pub mod store;
 

@@ -31,6 +31,11 @@ enum Command {
     },
     /// Run an emulated BigBlueButton server (or several) on 127.0.0.1, until stopped.
     Sim(sim::SimArgs),
+    /// Operate the fleet of a running service: list, add, cordon, drain, move rooms, explain.
+    Servers(eventyay_bbb::servers_cli::ServersArgs),
+    /// Check serve's settings, the database and every BBB server of the servers file (reachable,
+    /// secret right, checksum accepted); exit non-zero if anything failed.
+    Check(Box<ServeArgs>),
 }
 
 #[derive(clap::Args)]
@@ -57,6 +62,8 @@ async fn main() -> ExitCode {
         Command::Dev(args) => dev(args).await,
         Command::Migrate { database_url } => migrate(&database_url).await,
         Command::Sim(args) => sim::run(args).await,
+        Command::Servers(args) => eventyay_bbb::servers_cli::run(args).await,
+        Command::Check(args) => eventyay_bbb::check::run(&args).await.map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

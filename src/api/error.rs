@@ -22,6 +22,9 @@ pub enum ApiError {
     MissingProfile,
     BbbFailed,
     Unavailable,
+    NotFound,
+    /// A change refused as things stand, with a fixed text saying why.
+    Refused(&'static str),
 }
 
 impl ApiError {
@@ -37,6 +40,18 @@ impl From<meetings::Error> for ApiError {
             meetings::Error::MissingProfile => Self::MissingProfile,
             meetings::Error::BbbFailed(_) => Self::BbbFailed,
             meetings::Error::Unavailable => Self::Unavailable,
+        }
+    }
+}
+
+impl From<crate::operators::Error> for ApiError {
+    fn from(err: crate::operators::Error) -> Self {
+        use crate::operators::Error as E;
+        match err {
+            E::Invalid { field, problem } => Self::Invalid { field, problem },
+            E::NotFound => Self::NotFound,
+            E::Refused(why) => Self::Refused(why),
+            E::Unavailable => Self::Unavailable,
         }
     }
 }
@@ -80,6 +95,18 @@ impl From<ApiError> for Status {
                 "unavailable",
                 ErrorCode::Unavailable,
                 "the service cannot serve right now; retry",
+            ),
+            ApiError::NotFound => (
+                Code::NotFound,
+                "not_found",
+                ErrorCode::NotFound,
+                "no such server or room",
+            ),
+            ApiError::Refused(why) => (
+                Code::FailedPrecondition,
+                "failed_precondition",
+                ErrorCode::FailedPrecondition,
+                *why,
             ),
         };
         let metadata = HashMap::from([("code".to_owned(), error_code.as_str_name().to_owned())]);

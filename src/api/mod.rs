@@ -4,9 +4,11 @@
 mod auth;
 mod bbb_service;
 pub mod error;
+mod fleet_service;
 mod validate;
 
 pub use bbb_service::BbbApi;
+pub use fleet_service::FleetApi;
 
 use crate::{proto, secret::Secret};
 use auth::BearerAuth;
@@ -33,10 +35,13 @@ pub async fn set_ready(reporter: &HealthReporter, ready: bool) {
 }
 
 /// Serves gRPC on `listener` until `shutdown` resolves, then lets running calls finish.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     listener: TcpListener,
     bbb: BbbApi,
+    fleet: FleetApi,
     api_tokens: Vec<Secret>,
+    admin_tokens: Vec<Secret>,
     reporter: HealthReporter,
     health: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
@@ -50,6 +55,10 @@ pub async fn serve(
     let bbb = proto::bbb_service_server::BbbServiceServer::with_interceptor(
         bbb,
         BearerAuth::new(api_tokens),
+    );
+    let fleet = proto::fleet_service_server::FleetServiceServer::with_interceptor(
+        fleet,
+        BearerAuth::new(admin_tokens),
     );
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -72,6 +81,7 @@ pub async fn serve(
         .tcp_nodelay(true)
         .add_service(health)
         .add_service(bbb)
+        .add_service(fleet)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)

@@ -74,6 +74,9 @@ pub const RESERVATION: f64 = 100.0;
 /// load: by then the real figure has taken over.
 pub const RESERVATION_FADE: Duration = Duration::from_secs(300);
 
+/// How long a placed meeting may take to show in a poll (its create and first join).
+const MATERIALIZE: Duration = Duration::from_secs(30);
+
 /// Per server: the reserved load still expected from recent placements, and how many of them
 /// its last poll has not shown yet (for meeting caps).
 pub fn outstanding(
@@ -92,6 +95,16 @@ pub fn outstanding(
             .get(&r.server_id)
             .filter(|p| p.at.is_some_and(|at| at >= r.at))
             .and_then(|p| p.meetings.get(&r.meeting_id));
+        // A meeting still missing from a poll taken well after its placement never came to
+        // be, or has ended already: its reservation is void.
+        let void = seen.is_none()
+            && polled
+                .get(&r.server_id)
+                .and_then(|p| p.at)
+                .is_some_and(|at| at.duration_since(r.at).unwrap_or_default() > MATERIALIZE);
+        if void {
+            continue;
+        }
         let real = seen.map_or(0.0, |m| m.cost);
         let entry = out.entry(r.server_id.clone()).or_default();
         entry.0 += (RESERVATION * left - real).max(0.0);
@@ -153,5 +166,10 @@ mod tests {
         assert_eq!(out["a"].1, 1, "m1 is seen, m2 not yet");
 
         assert!(outstanding(&rs, &polled, t0 + RESERVATION_FADE).is_empty());
+
+        // A poll long after the placement that still lacks m2: m2 ended (or never started).
+        polled.get_mut("a").unwrap().at = Some(t0 + Duration::from_secs(60));
+        let out = outstanding(&rs, &polled, t0 + Duration::from_secs(60));
+        assert_eq!(out["a"].1, 0);
     }
 }

@@ -46,6 +46,8 @@ pub struct ServerStatus {
     /// Polled load plus outstanding reservations (not divided by weight).
     pub load: f64,
     pub meetings: u32,
+    /// Meetings the last poll saw (without placements not seen yet).
+    pub polled_meetings: u32,
     pub participants: u64,
     pub polled_at: Option<SystemTime>,
 }
@@ -432,6 +434,7 @@ fn status_of(
                 health: live.health.get(id).map_or(Health::Unknown, Tracker::health),
                 load: p.map_or(0.0, Polled::cost) + reserved,
                 meetings: p.map_or(0, |p| p.meetings.len() as u32) + unseen,
+                polled_meetings: p.map_or(0, |p| p.meetings.len() as u32),
                 participants: p.map_or(0, Polled::participants),
                 polled_at: p.and_then(|p| p.at),
             };

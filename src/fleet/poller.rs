@@ -109,7 +109,7 @@ async fn complete_drains(fleet: &Arc<Fleet>, store: &Store) -> Result<(), StoreE
     for server in fleet.snapshot().values() {
         let empty = status
             .get(&server.spec.id)
-            .is_some_and(|s| s.polled_at.is_some() && s.meetings == 0);
+            .is_some_and(|s| s.polled_at.is_some() && s.polled_meetings == 0);
         if server.spec.draining && server.spec.state == ServerState::Cordoned && empty {
             store
                 .set_server_state(&server.spec.id, ServerState::Disabled, false)

@@ -91,6 +91,15 @@ where
         }
     }
 
+    /// Forgets a finished outcome for `key` (its meeting moved or ended), so the next caller
+    /// asks BBB again. A running attempt is left to finish.
+    pub fn forget(&self, key: &str) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(slots.get(key), Some(Slot::Done(..))) {
+            slots.remove(key);
+        }
+    }
+
     fn prune(&self, slots: &mut HashMap<String, Slot<Result<T, E>>>) {
         if slots.len() < PRUNE_ABOVE {
             return;
@@ -242,6 +251,24 @@ mod tests {
                 .run("other", |_| true, || async { Ok::<_, String>(5) })
                 .await,
             Ok(Ok(5))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_success_is_not_reused() {
+        let flights = F::new(Duration::from_secs(60));
+        assert_eq!(
+            flights
+                .run("m", |_| true, || async { Ok::<_, String>(1) })
+                .await,
+            Ok(Ok(1))
+        );
+        flights.forget("m");
+        assert_eq!(
+            flights
+                .run("m", |_| true, || async { Ok::<_, String>(2) })
+                .await,
+            Ok(Ok(2))
         );
     }
 

@@ -157,6 +157,10 @@ struct Core {
     bbb: BbbClient,
 }
 
+fn room_key(event_id: &str, room_id: &str) -> String {
+    format!("room/{event_id}/{room_id}")
+}
+
 /// BBB accepts 2–64 characters for passwords; 24 alphanumerics give 142 bits.
 fn random_key() -> String {
     rand::rng()
@@ -179,6 +183,12 @@ impl Meetings {
         }
     }
 
+    /// Drops what is known of a room's meeting (an operator moved it), so its next join asks
+    /// BBB where it is now.
+    pub fn forget_room(&self, event_id: &str, room_id: &str) {
+        self.flights.forget(&room_key(event_id, room_id));
+    }
+
     /// A join URL for a room, creating the room's meeting on its first join.
     pub async fn room_url(&self, join: &RoomJoin, budget: Duration) -> Result<JoinUrl, Error> {
         let deadline = Instant::now() + budget;
@@ -188,7 +198,7 @@ impl Meetings {
         if params::full_name(&join.user.display_name).is_empty() {
             return Err(Error::MissingProfile);
         }
-        let key = format!("room/{}/{}", join.event_id, join.room_id);
+        let key = room_key(&join.event_id, &join.room_id);
         let core = self.core.clone();
         let owned = join.clone();
         let ensured = self

@@ -1,0 +1,353 @@
+//! What operators do to the fleet — add, change, remove, cordon, drain servers, move rooms,
+//! ask why a placement goes where it goes — each change checked, applied through the store so
+//! every replica sees it, and written to the audit log. No secret is ever returned or logged.
+
+use crate::{
+    bbb::{BbbClient, BbbError, Endpoint},
+    config::is_valid_id,
+    fleet::{Explained, Fleet, MeetingKind, PlacementRequest, ServerStatus},
+    meetings::Meetings,
+    store::{AuditEntry, Server, ServerState, Store, StoreError},
+};
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("{field}: {problem}")]
+    Invalid {
+        field: &'static str,
+        problem: &'static str,
+    },
+    #[error("not found")]
+    NotFound,
+    /// Refused as things stand; the text says why (it never holds a secret).
+    #[error("{0}")]
+    Refused(&'static str),
+    #[error("database unavailable")]
+    Unavailable,
+}
+
+impl From<StoreError> for Error {
+    fn from(err: StoreError) -> Self {
+        tracing::error!(error = %err.0, "database call failed");
+        Self::Unavailable
+    }
+}
+
+fn invalid(field: &'static str, problem: &'static str) -> Error {
+    Error::Invalid { field, problem }
+}
+
+/// A server as operators see it.
+#[derive(Debug, Clone)]
+pub struct ServerView {
+    pub server: Server,
+    pub from_file: bool,
+    pub status: Option<ServerStatus>,
+}
+
+/// The outcome of a room move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub from: String,
+    pub to: String,
+    pub ended_on_old_server: bool,
+}
+
+pub struct Operators {
+    store: Store,
+    fleet: Arc<Fleet>,
+    bbb: BbbClient,
+    meetings: Arc<Meetings>,
+}
+
+/// How long a probe of a server just added or changed may take.
+const PROBE: Duration = Duration::from_secs(3);
+
+impl Operators {
+    pub fn new(store: Store, fleet: Arc<Fleet>, bbb: BbbClient, meetings: Arc<Meetings>) -> Self {
+        Self {
+            store,
+            fleet,
+            bbb,
+            meetings,
+        }
+    }
+
+    pub async fn list(&self) -> Result<Vec<ServerView>, Error> {
+        let status = self.fleet.status();
+        let mut servers: Vec<ServerView> = self
+            .store
+            .servers_with_origin()
+            .await?
+            .into_iter()
+            .map(|(server, from_file)| ServerView {
+                status: status.get(&server.id).cloned(),
+                server,
+                from_file,
+            })
+            .collect();
+        servers.sort_by(|a, b| a.server.id.cmp(&b.server.id));
+        Ok(servers)
+    }
+
+    async fn view(&self, id: &str) -> Result<ServerView, Error> {
+        self.list()
+            .await?
+            .into_iter()
+            .find(|v| v.server.id == id)
+            .ok_or(Error::NotFound)
+    }
+
+    /// Adds or updates a server, then probes it so that a healthy server takes meetings at
+    /// once (and a broken one none). Returns the server and whether it was created.
+    pub async fn put(&self, actor: &str, server: Server) -> Result<(ServerView, bool), Error> {
+        if !is_valid_id(&server.id) {
+            return Err(invalid(
+                "server.id",
+                "must be 1-128 letters, digits or ._:-",
+            ));
+        }
+        Endpoint::new(&server.url, server.secret.clone(), server.checksum).map_err(|_| {
+            invalid(
+                "server.url",
+                "must be an http(s) URL without query or user info",
+            )
+        })?;
+        if !(server.weight.is_finite() && server.weight > 0.0) {
+            return Err(invalid("server.weight", "must be a positive number"));
+        }
+        if server
+            .events
+            .iter()
+            .chain(&server.organizers)
+            .any(|s| !is_valid_id(s))
+        {
+            return Err(invalid(
+                "server.events",
+                "every event and organizer must be a valid id",
+            ));
+        }
+        let exists = self.store.server(&server.id).await?.is_some();
+        if !exists && server.secret.expose().is_empty() {
+            return Err(invalid(
+                "server.secret",
+                "a new server needs its shared secret",
+            ));
+        }
+        let secret_note = if server.secret.expose().is_empty() {
+            "kept"
+        } else {
+            "set"
+        };
+        let created = self.store.put_server(&server).await?;
+        let details = format!(
+            "{} url={} checksum={} state={} rooms_only={} events=[{}] organizers=[{}] weight={} max_meetings={} max_participants={} secret={secret_note}",
+            if created { "created" } else { "updated" },
+            server.url,
+            server.checksum,
+            server.state.name(),
+            server.rooms_only,
+            server.events.join(","),
+            server.organizers.join(","),
+            server.weight,
+            server.max_meetings,
+            server.max_participants,
+        );
+        self.store
+            .audit(actor, "put-server", &server.id, &details)
+            .await?;
+        self.fleet.reload().await?;
+        self.probe(&server.id).await;
+        Ok((self.view(&server.id).await?, created))
+    }
+
+    async fn probe(&self, id: &str) {
+        let Some(server) = self.fleet.get(id) else {
+            return;
+        };
+        let at = std::time::SystemTime::now();
+        let answer = tokio::time::timeout(PROBE, self.bbb.get_meetings(&server.endpoint))
+            .await
+            .unwrap_or(Err(BbbError::Timeout(PROBE)));
+        self.fleet.record_poll(id, answer.as_deref(), at);
+    }
+
+    pub async fn remove(&self, actor: &str, id: &str) -> Result<(), Error> {
+        if self.store.server(id).await?.is_none() {
+            return Err(Error::NotFound);
+        }
+        if !self.store.delete_unused_server(id).await? {
+            return Err(Error::Refused(
+                "the server has hosted meetings: disable it instead, so their recordings stay findable",
+            ));
+        }
+        self.store
+            .audit(actor, "remove-server", id, "deleted")
+            .await?;
+        self.fleet.reload().await?;
+        Ok(())
+    }
+
+    pub async fn set_state(
+        &self,
+        actor: &str,
+        id: &str,
+        state: ServerState,
+    ) -> Result<ServerView, Error> {
+        if !self.store.set_server_state(id, state, false).await? {
+            return Err(Error::NotFound);
+        }
+        self.store
+            .audit(actor, "set-state", id, state.name())
+            .await?;
+        self.fleet.reload().await?;
+        self.view(id).await
+    }
+
+    /// Cordons the server; the poller disables it once it carries no meeting.
+    pub async fn drain(&self, actor: &str, id: &str) -> Result<ServerView, Error> {
+        if !self
+            .store
+            .set_server_state(id, ServerState::Cordoned, true)
+            .await?
+        {
+            return Err(Error::NotFound);
+        }
+        self.store
+            .audit(actor, "drain", id, "cordoned; disabled once empty")
+            .await?;
+        self.fleet.reload().await?;
+        self.view(id).await
+    }
+
+    /// Moves a room's meeting: ends it on its current server first, so users are never split
+    /// across two servers, and refuses when that fails unless `force`.
+    pub async fn move_room(
+        &self,
+        actor: &str,
+        event_id: &str,
+        room_id: &str,
+        target: Option<&str>,
+        force: bool,
+    ) -> Result<Moved, Error> {
+        let meeting = self
+            .store
+            .room_meeting(event_id, room_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let from = meeting.server_id.clone();
+        let target = match target {
+            Some(id) => {
+                let server = self.fleet.get(id).ok_or(Error::NotFound)?;
+                if server.spec.state == ServerState::Disabled {
+                    return Err(Error::Refused("the target server is disabled"));
+                }
+                server
+            }
+            None => {
+                let rooms = self.store.event_rooms_per_server(event_id).await?;
+                let request = PlacementRequest {
+                    event_id,
+                    organizer_id: &meeting.organizer_id,
+                    kind: MeetingKind::Room,
+                    prefer: None,
+                };
+                self.fleet
+                    .place(
+                        &request,
+                        &rooms,
+                        std::slice::from_ref(&from),
+                        &meeting.bbb_meeting_id,
+                    )
+                    .await?
+                    .ok_or(Error::Refused("no other server can take the room"))?
+            }
+        };
+        if target.spec.id == from {
+            return Err(Error::Refused("the room is already on that server"));
+        }
+        let ended = match self.fleet.get(&from) {
+            Some(old) => match self
+                .bbb
+                .end(
+                    &old.endpoint,
+                    &meeting.bbb_meeting_id,
+                    Some(&meeting.moderator_pw),
+                )
+                .await
+            {
+                // Not running there: nothing to end.
+                Ok(()) => true,
+                Err(BbbError::Api { key, .. }) if key == "notFound" => true,
+                Err(err) => {
+                    tracing::warn!(server = %from, error = %err, "ending the meeting before a move failed");
+                    false
+                }
+            },
+            None => false,
+        };
+        if !ended && !force {
+            return Err(Error::Refused(
+                "ending the meeting on its current server failed; retry, or force the move",
+            ));
+        }
+        let stored = self
+            .store
+            .repin(&meeting.id, &from, &target.spec.id)
+            .await?;
+        if stored.server_id != target.spec.id {
+            return Err(Error::Refused("the room was moved meanwhile; look again"));
+        }
+        self.meetings.forget_room(event_id, room_id);
+        let details = format!(
+            "from {from} to {}; {}",
+            target.spec.id,
+            if ended {
+                "ended on the old server"
+            } else {
+                "FORCED: not ended on the old server, users may be split until they rejoin"
+            }
+        );
+        self.store
+            .audit(
+                actor,
+                "move-room",
+                &format!("{event_id}/{room_id}"),
+                &details,
+            )
+            .await?;
+        Ok(Moved {
+            from,
+            to: target.spec.id.clone(),
+            ended_on_old_server: ended,
+        })
+    }
+
+    pub async fn explain(
+        &self,
+        event_id: &str,
+        organizer_id: &str,
+        kind: MeetingKind,
+        prefer: &str,
+    ) -> Result<(Option<String>, Vec<Explained>), Error> {
+        let rooms = match kind {
+            MeetingKind::Room => self.store.event_rooms_per_server(event_id).await?,
+            MeetingKind::Call => HashMap::new(),
+        };
+        let request = PlacementRequest {
+            event_id,
+            organizer_id,
+            kind,
+            prefer: (!prefer.is_empty()).then_some(prefer),
+        };
+        Ok(self.fleet.explain(&request, &rooms))
+    }
+
+    pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, Error> {
+        Ok(self
+            .store
+            .audit_log(u64::from(limit.clamp(1, 1000)))
+            .await?)
+    }
+}
