@@ -87,7 +87,7 @@ impl TestDb {
 macro_rules! on_postgres {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 if let Some(db) = $crate::common::TestDb::postgres() {
                     super::$name(db).await
