@@ -39,6 +39,8 @@ fn free_port() -> u16 {
         .port()
 }
 
+// The child is waited for by `Replica`'s drop, or right before the panic below.
+#[allow(clippy::zombie_processes)]
 async fn start_replica(db: &TestDb, servers_file: &std::path::Path) -> Replica {
     let port = free_port();
     let mut child = Command::new(BIN)
