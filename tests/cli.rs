@@ -242,3 +242,97 @@ async fn dev_serves_a_working_room_url_out_of_the_box() {
     assert_join_works(&url).await;
     assert!(proc.stop().await.contains("Stop with Ctrl-C"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_command_drives_the_fleet_and_never_shows_a_secret() {
+    let app = spawn_app(
+        TestDb::sqlite(),
+        &[SimSpec::new("bbb-1"), SimSpec::new("bbb-2")],
+    )
+    .await;
+    let addr = format!("http://{}", app.addr());
+    let extra = SimServer::start(SimConfig::new("cli-canary-secret-77"))
+        .await
+        .unwrap();
+    let secret_file = app.db.dir.0.join("secret");
+    std::fs::write(&secret_file, "cli-canary-secret-77\n").unwrap();
+    let extra_url = extra.base_url();
+    let blocking = tokio::task::spawn_blocking(move || {
+        let servers = |args: &[&str]| {
+            let out = Command::new(BIN)
+                .arg("servers")
+                .args(args)
+                .env_clear()
+                .env("EVENTYAY_BBB_ADDRESS", &addr)
+                .env("EVENTYAY_BBB_ADMIN_TOKEN", ADMIN_TOKEN)
+                .env("USER", "ops-bob")
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                !text.contains("cli-canary") && !text.contains("sim-secret"),
+                "{text}"
+            );
+            (out.status.success(), text)
+        };
+        let run = |args: &[&str]| {
+            let (ok, text) = servers(args);
+            assert!(ok, "{args:?}: {text}");
+            text
+        };
+        let listed = run(&["list"]);
+        assert!(listed.lines().next().unwrap().starts_with("ID"), "{listed}");
+        assert!(
+            listed.contains("bbb-1") && listed.contains("healthy"),
+            "{listed}"
+        );
+
+        let put = run(&[
+            "put",
+            "bbb-3",
+            "--url",
+            &extra_url,
+            "--secret-file",
+            secret_file.to_str().unwrap(),
+            "--weight",
+            "2",
+        ]);
+        assert!(put.contains("added bbb-3: enabled, healthy"), "{put}");
+        run(&["state", "bbb-1", "cordoned"]);
+        let json: serde_json::Value = serde_json::from_str(&run(&["list", "--json"])).unwrap();
+        let by_id = |id: &str| {
+            json.as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["id"] == id)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(by_id("bbb-1")["state"], "cordoned");
+        assert_eq!(by_id("bbb-3")["weight"], 2.0);
+        assert!(by_id("bbb-3").get("secret").is_none());
+
+        let explained = run(&["explain", "ev-1", "org-1"]);
+        assert!(
+            explained.contains("would choose:") && explained.contains("cordoned"),
+            "{explained}"
+        );
+        let audit = run(&["audit"]);
+        assert!(
+            audit.contains("ops-bob")
+                && audit.contains("put-server")
+                && audit.contains("set-state"),
+            "{audit}"
+        );
+        let (ok, text) = servers(&["remove", "nope"]);
+        assert!(!ok && text.contains("NotFound"), "{text}");
+        let (ok, text) = servers(&["state", "bbb-1", "sideways"]);
+        assert!(!ok && text.contains("unknown state"), "{text}");
+    });
+    blocking.await.unwrap();
+    app.stop().await;
+}
