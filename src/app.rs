@@ -60,6 +60,7 @@ impl Service {
             settings.health,
         ));
         let bbb = BbbClient::new(settings.bbb_timeouts);
+        crate::fleet::observe(&fleet);
         // A restart must not leave the fleet unusable until the first poll: ask every server
         // once now, briefly.
         poller::poll_once(&fleet, &bbb, START_PROBE.min(settings.bbb_timeouts.poll)).await;

@@ -185,9 +185,7 @@ async fn check_server(bbb: &BbbClient, server: &Server) -> Result<String, String
                 )
             })
         }
-        Err(err @ (BbbError::Unreachable(_) | BbbError::Timeout(_))) => {
-            Err(format!("{at}: unreachable: {err}"))
-        }
+        Err(err @ (BbbError::Unreachable(_) | BbbError::Timeout(_))) => Err(format!("{at}: {err}")),
         Err(err @ (BbbError::HttpStatus(_) | BbbError::BadXml(_))) => {
             Err(format!("{at}: {err}; is this the server's BBB URL?"))
         }

@@ -16,6 +16,7 @@ pub mod secret;
 pub mod servers_cli;
 pub mod sim;
 pub mod store;
+pub mod telemetry;
 
 /// Code generated from `proto/`.
 pub mod proto {

@@ -5,6 +5,7 @@ use eventyay_bbb::{
     secret::Secret,
     sim::{self, SimConfig, SimServer},
     store::{Server, Store},
+    telemetry::{self, Telemetry},
 };
 use rand::{Rng, distr::Alphanumeric};
 use std::{error::Error, process::ExitCode};
@@ -50,21 +51,24 @@ struct DevArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let result = match Cli::parse().command {
-        Command::Serve(args) => serve(*args).await,
-        Command::Dev(args) => dev(args).await,
+    let cli = Cli::parse();
+    let telemetry = match telemetry::init() {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("error: telemetry: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(args) => serve(*args, &telemetry).await,
+        Command::Dev(args) => dev(args, &telemetry).await,
         Command::Migrate { database_url } => migrate(&database_url).await,
         Command::Sim(args) => sim::run(args).await,
         Command::Servers(args) => eventyay_bbb::servers_cli::run(args).await,
         Command::Check(args) => eventyay_bbb::check::run(&args).await.map_err(Into::into),
     };
+    // Whatever happened, what telemetry buffered goes out before the process ends.
+    telemetry.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -74,9 +78,21 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
+async fn serve(args: ServeArgs, telemetry: &Telemetry) -> Result<(), Box<dyn Error>> {
     let settings = args.load()?;
+    serve_metrics(telemetry).await?;
     run_until_signal(settings).await
+}
+
+/// The Prometheus endpoint, when `EVENTYAY_BBB_METRICS_LISTEN` names an address.
+async fn serve_metrics(telemetry: &Telemetry) -> Result<(), Box<dyn Error>> {
+    if let Ok(listen) = std::env::var("EVENTYAY_BBB_METRICS_LISTEN") {
+        let addr = listen
+            .parse()
+            .map_err(|_| format!("EVENTYAY_BBB_METRICS_LISTEN: {listen:?} is not an address"))?;
+        telemetry.serve_metrics(addr).await?;
+    }
+    Ok(())
 }
 
 async fn run_until_signal(settings: Settings) -> Result<(), Box<dyn Error>> {
@@ -101,7 +117,8 @@ fn random_text(len: usize) -> String {
         .collect()
 }
 
-async fn dev(args: DevArgs) -> Result<(), Box<dyn Error>> {
+async fn dev(args: DevArgs, telemetry: &Telemetry) -> Result<(), Box<dyn Error>> {
+    serve_metrics(telemetry).await?;
     let mut sims = Vec::new();
     let mut servers = Vec::new();
     for n in 1..=args.servers {

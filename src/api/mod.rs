@@ -5,6 +5,7 @@ mod auth;
 mod bbb_service;
 pub mod error;
 mod fleet_service;
+mod observe;
 mod validate;
 
 pub use bbb_service::BbbApi;
@@ -79,6 +80,7 @@ pub async fn serve(
         .max_connection_age_grace(Duration::from_secs(30))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .tcp_nodelay(true)
+        .layer(observe::ObserveLayer)
         .add_service(health)
         .add_service(bbb)
         .add_service(fleet)

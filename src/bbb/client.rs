@@ -5,7 +5,9 @@ use super::{
     error::BbbError,
     response::{self, Created, Meeting, Recording, Version},
 };
+use crate::telemetry::{kv, metrics};
 use std::{sync::Once, time::Duration};
+use tracing::Instrument;
 
 /// Deadlines per kind of call. `connect` bounds the TCP (and TLS) handshake; the others bound
 /// the whole call, so a hung server costs exactly that much and no more.
@@ -79,15 +81,19 @@ impl BbbClient {
         presentation_urls: &[String],
     ) -> Result<Created, BbbError> {
         let url = endpoint.signed_url("create", query);
-        let request = if presentation_urls.is_empty() {
-            self.http.get(url)
+        let (request, method) = if presentation_urls.is_empty() {
+            (self.http.get(url), "GET")
         } else {
-            self.http
+            let post = self
+                .http
                 .post(url)
                 .header(reqwest::header::CONTENT_TYPE, "application/xml")
-                .body(presentation_modules(presentation_urls))
+                .body(presentation_modules(presentation_urls));
+            (post, "POST")
         };
-        let body = self.send(request, self.timeouts.create).await?;
+        let body = self
+            .send(request, self.timeouts.create, endpoint, "create", method)
+            .await?;
         response::created(&body)
     }
 
@@ -172,7 +178,9 @@ impl BbbClient {
     /// The version document at the API root (unsigned); also a cheap liveness probe.
     pub async fn version(&self, endpoint: &Endpoint) -> Result<Version, BbbError> {
         let request = self.http.get(endpoint.api_base());
-        let body = self.send(request, self.timeouts.info).await?;
+        let body = self
+            .send(request, self.timeouts.info, endpoint, "", "GET")
+            .await?;
         response::version(&body)
     }
 
@@ -184,17 +192,38 @@ impl BbbClient {
         timeout: Duration,
     ) -> Result<Vec<u8>, BbbError> {
         let request = self.http.get(endpoint.signed_url(call, query));
-        self.send(request, timeout).await
+        self.send(request, timeout, endpoint, call, "GET").await
     }
 
-    /// Sends a request and reads its body, all within `timeout`.
+    /// Sends a request and reads its body, all within `timeout`, as one CLIENT span and one
+    /// duration measurement. The span names the host, port and path — never the query, which
+    /// holds the checksum.
     async fn send(
         &self,
         request: reqwest::RequestBuilder,
         timeout: Duration,
+        endpoint: &Endpoint,
+        call: &str,
+        method: &'static str,
     ) -> Result<Vec<u8>, BbbError> {
+        let path = endpoint.path_of(call);
+        let span = tracing::info_span!(
+            "bbb",
+            otel.name = %format!("{method} {path}"),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = method,
+            server.address = %endpoint.host(),
+            server.port = endpoint.port(),
+            url.path = %path,
+            http.response.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        let started = std::time::Instant::now();
         let exchange = async {
             let mut response = request.send().await.map_err(transport_error)?;
+            tracing::Span::current()
+                .record("http.response.status_code", response.status().as_u16());
             if response.status() != reqwest::StatusCode::OK {
                 return Err(BbbError::HttpStatus(response.status().as_u16()));
             }
@@ -209,9 +238,30 @@ impl BbbClient {
         };
         // One deadline around connect, headers and body: reqwest's own per-request timeout
         // would report as a transport error and lose the distinction.
-        tokio::time::timeout(timeout, exchange)
+        let result = tokio::time::timeout(timeout, exchange.instrument(span.clone()))
             .await
-            .unwrap_or(Err(BbbError::Timeout(timeout)))
+            .unwrap_or(Err(BbbError::Timeout(timeout)));
+        let call_name = if call.is_empty() { "version" } else { call };
+        let attributes = [
+            kv("server.address", endpoint.host().to_owned()),
+            kv("bbb.call", call_name.to_owned()),
+        ];
+        metrics()
+            .bbb_duration
+            .record(started.elapsed().as_secs_f64(), &attributes);
+        if let Err(err) = &result {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", err.kind());
+            metrics().bbb_errors.add(
+                1,
+                &[
+                    attributes[0].clone(),
+                    attributes[1].clone(),
+                    kv("error.type", err.kind()),
+                ],
+            );
+        }
+        result
     }
 }
 

@@ -9,6 +9,9 @@ use std::fmt;
 pub struct Endpoint {
     api_base: String,
     host: String,
+    port: u16,
+    /// The path of `api_base`, for telemetry that must not carry the host's query.
+    api_path: String,
     secret: Secret,
     algorithm: ChecksumAlgorithm,
 }
@@ -54,6 +57,8 @@ impl Endpoint {
         let origin = parsed.origin().ascii_serialization();
         Ok(Self {
             api_base: format!("{origin}{path}/api/"),
+            port: parsed.port_or_known_default().unwrap_or(443),
+            api_path: format!("{path}/api/"),
             host,
             secret,
             algorithm,
@@ -68,6 +73,15 @@ impl Endpoint {
     /// The server's host name, for telemetry and for repairing BBB's `///` playback URLs.
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The path of `call` on this server, without host or query: what telemetry may show.
+    pub fn path_of(&self, call: &str) -> String {
+        format!("{}{call}", self.api_path)
     }
 
     pub fn algorithm(&self) -> ChecksumAlgorithm {

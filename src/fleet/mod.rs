@@ -10,6 +10,7 @@ pub use health::{Health, Thresholds};
 pub use load::meeting_cost;
 pub use placement::{Candidate, MeetingKind, PlacementRequest};
 
+use crate::telemetry::{kv, metrics};
 use crate::{
     bbb::{BbbError, Endpoint, Meeting},
     store::{PolledMeeting, PolledServer, Reservation, Server, ServerState, Store, StoreError},
@@ -360,6 +361,7 @@ impl Fleet {
     /// replica's reservations and under a lock they all take, so concurrent placements — here
     /// or on another replica — see each other. `Ok(None)` when no server fits (enabled,
     /// healthy, under its caps, not in `exclude`).
+    #[tracing::instrument(name = "fleet.place", skip_all, fields(event = request.event_id, kind = ?request.kind, server = tracing::field::Empty))]
     pub async fn place(
         &self,
         request: &PlacementRequest<'_>,
@@ -391,6 +393,14 @@ impl Fleet {
             })
             .await?;
         if let Some(server) = &chosen {
+            tracing::Span::current().record("server", server.spec.id.as_str());
+            let kind = match request.kind {
+                MeetingKind::Room => "room",
+                MeetingKind::Call => "call",
+            };
+            metrics()
+                .placements
+                .add(1, &[kv("server", server.spec.id.clone()), kv("kind", kind)]);
             self.live().reservations.push(Reservation {
                 meeting_id: meeting_id.to_owned(),
                 server_id: server.spec.id.clone(),
@@ -399,6 +409,46 @@ impl Fleet {
         }
         Ok(chosen)
     }
+}
+
+/// Publishes every server's health, load, meetings and participants as gauges, read from the
+/// fleet whenever metrics are collected.
+pub fn observe(fleet: &Arc<Fleet>) {
+    let meter = crate::telemetry::meter();
+    let gauge = |name: &'static str, description: &'static str, value: fn(&ServerStatus) -> f64| {
+        let fleet = Arc::downgrade(fleet);
+        meter
+            .f64_observable_gauge(name)
+            .with_description(description)
+            .with_callback(move |observer| {
+                if let Some(fleet) = fleet.upgrade() {
+                    for (id, status) in fleet.status() {
+                        observer.observe(value(&status), &[kv("server", id)]);
+                    }
+                }
+            })
+            .build();
+    };
+    gauge(
+        "eventyay_bbb.server.healthy",
+        "1 when the server answers, else 0",
+        |s| f64::from(u8::from(s.health == Health::Healthy)),
+    );
+    gauge(
+        "eventyay_bbb.server.load",
+        "Polled load plus reservations (cost units)",
+        |s| s.load,
+    );
+    gauge(
+        "eventyay_bbb.server.meetings",
+        "Meetings on the server",
+        |s| f64::from(s.meetings),
+    );
+    gauge(
+        "eventyay_bbb.server.participants",
+        "Participants on the server",
+        |s| s.participants as f64,
+    );
 }
 
 /// One line of an explanation.

@@ -11,6 +11,7 @@ use tokio::{sync::watch, task::JoinSet, time::Instant};
 
 /// Polls every server that is not disabled once, and records health and load. Returns when
 /// every server has answered or run out of `deadline`.
+#[tracing::instrument(name = "fleet.poll", skip_all)]
 pub async fn poll_once(fleet: &Arc<Fleet>, bbb: &BbbClient, deadline: Duration) {
     let mut asks = JoinSet::new();
     for server in fleet.snapshot().values() {
@@ -18,7 +19,7 @@ pub async fn poll_once(fleet: &Arc<Fleet>, bbb: &BbbClient, deadline: Duration) 
             continue;
         }
         let (server, bbb, fleet) = (server.clone(), bbb.clone(), fleet.clone());
-        asks.spawn(async move {
+        asks.spawn(tracing::Instrument::in_current_span(async move {
             let at = std::time::SystemTime::now();
             let answer =
                 match tokio::time::timeout(deadline, bbb.get_meetings(&server.endpoint)).await {
@@ -29,7 +30,7 @@ pub async fn poll_once(fleet: &Arc<Fleet>, bbb: &BbbClient, deadline: Duration) 
                 tracing::debug!(server = %server.spec.id, %err, "poll failed");
             }
             fleet.record_poll(&server.spec.id, answer.as_deref(), at);
-        });
+        }));
     }
     while asks.join_next().await.is_some() {}
 }

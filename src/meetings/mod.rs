@@ -482,6 +482,13 @@ impl Core {
             .repin(&meeting.id, &meeting.server_id, &target.spec.id)
             .await?;
         tracing::info!(meeting = %meeting.id, from = %meeting.server_id, to = %stored.server_id, "moved a meeting to another server");
+        crate::telemetry::metrics().moves.add(
+            1,
+            &[
+                crate::telemetry::kv("from", meeting.server_id.clone()),
+                crate::telemetry::kv("to", stored.server_id.clone()),
+            ],
+        );
         Ok(stored)
     }
 }
