@@ -93,7 +93,7 @@ pub fn init() -> Result<Telemetry, Box<dyn std::error::Error>> {
         tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(true)
-            .with_span_list(false)
+            .with_span_list(true)
             .with_writer(std::io::stderr)
             .boxed()
     } else {

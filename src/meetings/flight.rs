@@ -80,6 +80,8 @@ where
                         tx,
                     };
                     let work = attempt();
+                    // The attempt belongs to the trace of the caller that started it.
+                    let work = tracing::Instrument::in_current_span(work);
                     tokio::spawn(async move { guard.finish(work.await) });
                     rx
                 }

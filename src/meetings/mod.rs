@@ -214,6 +214,7 @@ impl Meetings {
             &join.settings,
             &join.domain,
         );
+        tracing::debug!(server = %ensured.server.spec.id, meeting = %ensured.meeting.id, moderator = join.permissions.moderate, "room join URL signed");
         Ok(JoinUrl {
             url: ensured.server.endpoint.join_url(&query),
             server_id: ensured.server.spec.id.clone(),
@@ -278,6 +279,7 @@ impl Meetings {
             &join.user,
             &join.domain,
         );
+        tracing::debug!(server = %ensured.server.spec.id, meeting = %ensured.meeting.id, "call join URL signed");
         Ok(JoinUrl {
             url: ensured.server.endpoint.join_url(&query),
             server_id: ensured.server.spec.id.clone(),
