@@ -98,6 +98,7 @@ impl Service {
             store.clone(),
             bbb,
             settings.poll_interval,
+            settings.call_max_age,
             stop.subscribe(),
         ));
         let bbb_api = BbbApi {

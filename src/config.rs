@@ -79,6 +79,9 @@ pub struct ServeArgs {
     /// Deadline of getRecordings per server [default: 10s]
     #[arg(long, env = "EVENTYAY_BBB_RECORDINGS_TIMEOUT")]
     pub recordings_timeout: Option<String>,
+    /// Private calls older than this are deleted (their links stop working) [default: 30d]
+    #[arg(long, env = "EVENTYAY_BBB_CALL_MAX_AGE")]
+    pub call_max_age: Option<String>,
     /// Longest any RPC may take, whatever the caller's deadline [default: 30s]
     #[arg(long, env = "EVENTYAY_BBB_RPC_TIMEOUT")]
     pub rpc_timeout: Option<String>,
@@ -98,6 +101,7 @@ pub struct Settings {
     pub ensure_ttl: Duration,
     pub bbb_timeouts: Timeouts,
     pub rpc_timeout: Duration,
+    pub call_max_age: Duration,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://eventyay-bbb.db?mode=rwc";
@@ -225,6 +229,11 @@ impl ServeArgs {
             ensure_ttl: duration(&self.ensure_ttl, "ensure_ttl", Duration::from_secs(2))?,
             bbb_timeouts,
             rpc_timeout: duration(&self.rpc_timeout, "rpc_timeout", Duration::from_secs(30))?,
+            call_max_age: duration(
+                &self.call_max_age,
+                "call_max_age",
+                Duration::from_secs(30 * 86_400),
+            )?,
         })
     }
 }
@@ -309,6 +318,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "" | "s" => 1000,
         "m" => 60_000,
         "h" => 3_600_000,
+        "d" => 86_400_000,
         _ => return Err(format!("{text:?} is not a duration like 500ms, 2s or 1m")),
     };
     n.checked_mul(unit_ms)
@@ -353,6 +363,12 @@ struct ServerEntry {
     max_meetings: u32,
     #[serde(default)]
     max_participants: u32,
+    /// A PEM file of CA certificates to trust for this server.
+    #[serde(default)]
+    ca_bundle: Option<PathBuf>,
+    /// Skip TLS certificate checks (`disable_ssl` in the original module).
+    #[serde(default, alias = "disable_ssl")]
+    insecure_tls: bool,
 }
 
 /// Reads and checks the servers file. Errors name the server and field, never a secret.
@@ -406,7 +422,20 @@ pub fn read_servers_file(path: &PathBuf) -> Result<Vec<Server>, ConfigError> {
                 )));
             }
         }
+        if entry.insecure_tls {
+            tracing::warn!(server = %id, "TLS certificate checks are OFF for this server (insecure_tls): anyone on the path can read its secret-signed calls");
+        }
+        if let Some(bundle) = &entry.ca_bundle
+            && !bundle.is_file()
+        {
+            return Err(bad("ca_bundle: no such file".into()));
+        }
         servers.push(Server {
+            ca_bundle: entry
+                .ca_bundle
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            insecure_tls: entry.insecure_tls,
             checksum,
             state,
             rooms_only: entry.rooms_only,

@@ -6,9 +6,11 @@
 pub mod api;
 pub mod app;
 pub mod bbb;
+pub mod bench;
 pub mod check;
 pub mod config;
 pub mod fleet;
+pub mod import;
 pub mod meetings;
 pub mod operators;
 pub mod recordings;

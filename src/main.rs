@@ -32,11 +32,16 @@ enum Command {
     },
     /// Run an emulated BigBlueButton server (or several) on 127.0.0.1, until stopped.
     Sim(sim::SimArgs),
+    /// Take over what the Python module knows, from its JSON export (see the README).
+    Import(eventyay_bbb::import::ImportArgs),
     /// Operate the fleet of a running service: list, add, cordon, drain, move rooms, explain.
     Servers(eventyay_bbb::servers_cli::ServersArgs),
     /// Check serve's settings, the database and every BBB server of the servers file (reachable,
     /// secret right, checksum accepted); exit non-zero if anything failed.
     Check(Box<ServeArgs>),
+    /// Measure the service against its own baseline on this machine: emulated BBB servers in a
+    /// child process, the service in this one (`--only NAME`, `--quick`, `--json`).
+    Bench(eventyay_bbb::bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -65,7 +70,9 @@ async fn main() -> ExitCode {
         Command::Migrate { database_url } => migrate(&database_url).await,
         Command::Sim(args) => sim::run(args).await,
         Command::Servers(args) => eventyay_bbb::servers_cli::run(args).await,
+        Command::Import(args) => eventyay_bbb::import::run(args).await,
         Command::Check(args) => eventyay_bbb::check::run(&args).await.map_err(Into::into),
+        Command::Bench(args) => eventyay_bbb::bench::run(args).await,
     };
     // Whatever happened, what telemetry buffered goes out before the process ends.
     telemetry.shutdown();

@@ -227,6 +227,7 @@ async fn calls_follow_load_and_never_use_rooms_only_servers(db: TestDb) {
                 event_id: "ev-1".into(),
                 organizer_id: "org-1".into(),
                 member_ids: vec![format!("m{i}")],
+                idempotency_key: String::new(),
             }))
             .await
             .unwrap()

@@ -307,6 +307,7 @@ async fn private_calls_admit_members_only_and_all_failures_look_alike(db: TestDb
             event_id: "ev-1".into(),
             organizer_id: "org-1".into(),
             member_ids: vec!["alice".into(), "bob".into(), "alice".into()],
+            idempotency_key: String::new(),
         }))
         .await
         .unwrap()
@@ -383,6 +384,7 @@ async fn no_fitting_server_fails_cleanly_and_writes_nothing(db: TestDb) {
             event_id: "ev-1".into(),
             organizer_id: "org-1".into(),
             member_ids: vec!["a".into()],
+            idempotency_key: String::new(),
         }))
         .await
         .unwrap_err();
@@ -664,21 +666,25 @@ async fn malformed_requests_are_rejected_and_change_nothing(db: TestDb) {
             event_id: "ev".into(),
             organizer_id: "o".into(),
             member_ids: vec![],
+            idempotency_key: String::new(),
         },
         proto::CreateCallRequest {
             event_id: "ev".into(),
             organizer_id: "o".into(),
             member_ids: vec!["bad id".into()],
+            idempotency_key: String::new(),
         },
         proto::CreateCallRequest {
             event_id: "".into(),
             organizer_id: "o".into(),
             member_ids: vec!["a".into()],
+            idempotency_key: String::new(),
         },
         proto::CreateCallRequest {
             event_id: "ev".into(),
             organizer_id: "o".into(),
             member_ids: vec!["a".into(); 1001],
+            idempotency_key: String::new(),
         },
     ];
     for request in bad_calls {
@@ -1008,6 +1014,7 @@ async fn malformed_call_and_recording_requests_are_rejected(db: TestDb) {
             event_id: "ev".into(),
             organizer_id: "o".into(),
             member_ids: vec!["a".into(), "b c".into()],
+            idempotency_key: String::new(),
         }))
         .await;
     assert_eq!(created.unwrap_err().code(), Code::InvalidArgument);

@@ -35,6 +35,7 @@ fn meeting(id: &str, room: Option<&str>, server: &str) -> Meeting {
         attendee_pw: "a".into(),
         moderator_pw: "m".into(),
         server_id: server.into(),
+        imported: false,
     }
 }
 
@@ -132,7 +133,7 @@ async fn calls_are_found_only_by_invited_members_of_their_event(db: TestDb) {
         .unwrap();
     let call = meeting("0f8fad5b-d9cb-469f-a165-70867728950e", None, "a");
     store
-        .insert_call(&call, &["alice".into(), "bob".into()])
+        .insert_call(&call, &["alice".into(), "bob".into()], None)
         .await
         .unwrap();
 

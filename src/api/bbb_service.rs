@@ -161,10 +161,22 @@ impl BbbService for BbbApi {
             .collect::<Result<Vec<_>, _>>()?;
         member_ids.sort();
         member_ids.dedup();
+        let idempotency_key = match r.idempotency_key.as_str() {
+            "" => None,
+            key if key.len() <= 128 && !key.chars().any(char::is_control) => Some(key.to_owned()),
+            _ => {
+                return Err(ApiError::invalid(
+                    "idempotency_key",
+                    "at most 128 characters, no control characters",
+                )
+                .into());
+            }
+        };
         let call = NewCall {
             event_id,
             organizer_id,
             member_ids,
+            idempotency_key,
         };
         let call_id = self
             .meetings
@@ -172,6 +184,39 @@ impl BbbService for BbbApi {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(proto::CreateCallResponse { call_id }))
+    }
+
+    async fn forget_user(
+        &self,
+        request: Request<proto::ForgetUserRequest>,
+    ) -> Result<Response<proto::ForgetUserResponse>, Status> {
+        let user_id = validate::id("user_id", &request.into_inner().user_id)?;
+        let calls = self
+            .meetings
+            .forget_user(&user_id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(proto::ForgetUserResponse {
+            calls: u32::try_from(calls).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn delete_event(
+        &self,
+        request: Request<proto::DeleteEventRequest>,
+    ) -> Result<Response<proto::DeleteEventResponse>, Status> {
+        let r = request.into_inner();
+        let event_id = validate::id("event_id", &r.event_id)?;
+        let deleted = self
+            .meetings
+            .delete_event(&event_id, r.end_meetings)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(proto::DeleteEventResponse {
+            meetings_deleted: u32::try_from(deleted.meetings_deleted).unwrap_or(u32::MAX),
+            meetings_ended: u32::try_from(deleted.meetings_ended).unwrap_or(u32::MAX),
+            end_failed_on: deleted.end_failed_on,
+        }))
     }
 
     async fn list_recordings(

@@ -1,12 +1,16 @@
 //! The HTTP side of the BBB API: one pooled client, a deadline per kind of call, bounded bodies.
 
 use super::{
-    Endpoint, Query,
+    Endpoint, Query, Tls,
     error::BbbError,
     response::{self, Created, Meeting, Recording, Version},
 };
 use crate::telemetry::{kv, metrics};
-use std::{sync::Once, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, Once},
+    time::Duration,
+};
 use tracing::Instrument;
 
 /// Deadlines per kind of call. `connect` bounds the TCP (and TLS) handshake; the others bound
@@ -45,26 +49,64 @@ const RECORDINGS_PAGE: u64 = 100;
 /// A bound on pagination, so a server that misreports `totalElements` cannot loop us forever.
 const MAX_RECORDING_PAGES: u64 = 100;
 
-/// The one HTTP client all BBB calls share, so connections are pooled per server.
+/// The HTTP client BBB calls share, so connections are pooled per server; servers with TLS
+/// settings of their own get a client per distinct setting.
 #[derive(Debug, Clone)]
 pub struct BbbClient {
     http: reqwest::Client,
+    custom: Arc<Mutex<HashMap<Tls, reqwest::Client>>>,
     timeouts: Timeouts,
+}
+
+fn builder(timeouts: Timeouts) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        // BBB never redirects API calls; following one could carry a checksum to another host.
+        .redirect(reqwest::redirect::Policy::none())
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("eventyay-bbb/", env!("CARGO_PKG_VERSION")))
 }
 
 impl BbbClient {
     pub fn new(timeouts: Timeouts) -> Self {
         install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeouts.connect)
-            // BBB never redirects API calls; following one could carry a checksum to another host.
-            .redirect(reqwest::redirect::Policy::none())
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .user_agent(concat!("eventyay-bbb/", env!("CARGO_PKG_VERSION")))
+        let http = builder(timeouts)
             .build()
             .expect("a TLS backend is installed, so the HTTP client builds");
-        Self { http, timeouts }
+        Self {
+            http,
+            custom: Arc::default(),
+            timeouts,
+        }
+    }
+
+    /// The client for this endpoint's TLS settings.
+    fn http(&self, endpoint: &Endpoint) -> Result<reqwest::Client, BbbError> {
+        let tls = endpoint.tls();
+        if *tls == Tls::default() {
+            return Ok(self.http.clone());
+        }
+        let mut custom = self.custom.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = custom.get(tls) {
+            return Ok(client.clone());
+        }
+        let mut b = builder(self.timeouts);
+        if let Some(path) = &tls.ca_bundle {
+            let pem =
+                std::fs::read(path).map_err(|_| BbbError::Unreachable("CA bundle unreadable"))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|_| BbbError::Unreachable("CA bundle is not PEM"))?;
+            b = b.tls_certs_merge(certs);
+        }
+        if tls.insecure {
+            b = b.tls_danger_accept_invalid_certs(true);
+        }
+        let client = b
+            .build()
+            .map_err(|_| BbbError::Unreachable("TLS settings rejected"))?;
+        custom.insert(tls.clone(), client.clone());
+        Ok(client)
     }
 
     pub fn timeouts(&self) -> Timeouts {
@@ -81,11 +123,11 @@ impl BbbClient {
         presentation_urls: &[String],
     ) -> Result<Created, BbbError> {
         let url = endpoint.signed_url("create", query);
+        let http = self.http(endpoint)?;
         let (request, method) = if presentation_urls.is_empty() {
-            (self.http.get(url), "GET")
+            (http.get(url), "GET")
         } else {
-            let post = self
-                .http
+            let post = http
                 .post(url)
                 .header(reqwest::header::CONTENT_TYPE, "application/xml")
                 .body(presentation_modules(presentation_urls));
@@ -177,7 +219,7 @@ impl BbbClient {
 
     /// The version document at the API root (unsigned); also a cheap liveness probe.
     pub async fn version(&self, endpoint: &Endpoint) -> Result<Version, BbbError> {
-        let request = self.http.get(endpoint.api_base());
+        let request = self.http(endpoint)?.get(endpoint.api_base());
         let body = self
             .send(request, self.timeouts.info, endpoint, "", "GET")
             .await?;
@@ -191,7 +233,7 @@ impl BbbClient {
         query: &Query,
         timeout: Duration,
     ) -> Result<Vec<u8>, BbbError> {
-        let request = self.http.get(endpoint.signed_url(call, query));
+        let request = self.http(endpoint)?.get(endpoint.signed_url(call, query));
         self.send(request, timeout, endpoint, call, "GET").await
     }
 

@@ -4,9 +4,19 @@ use super::{ChecksumAlgorithm, Query};
 use crate::secret::Secret;
 use std::fmt;
 
+/// How to check a server's TLS certificate, when the platform's roots are not enough.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Tls {
+    /// A PEM file of CA certificates to trust besides the platform's.
+    pub ca_bundle: Option<std::path::PathBuf>,
+    /// Accept any certificate (the original module's `disable_ssl`): for test fleets only.
+    pub insecure: bool,
+}
+
 /// The API base of a BBB server plus its shared secret and checksum algorithm.
 #[derive(Clone)]
 pub struct Endpoint {
+    tls: Tls,
     api_base: String,
     host: String,
     port: u16,
@@ -56,6 +66,7 @@ impl Endpoint {
         };
         let origin = parsed.origin().ascii_serialization();
         Ok(Self {
+            tls: Tls::default(),
             api_base: format!("{origin}{path}/api/"),
             port: parsed.port_or_known_default().unwrap_or(443),
             api_path: format!("{path}/api/"),
@@ -73,6 +84,16 @@ impl Endpoint {
     /// The server's host name, for telemetry and for repairing BBB's `///` playback URLs.
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// The same endpoint with its own TLS settings.
+    pub fn with_tls(mut self, tls: Tls) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    pub fn tls(&self) -> &Tls {
+        &self.tls
     }
 
     pub fn port(&self) -> u16 {

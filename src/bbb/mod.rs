@@ -11,7 +11,7 @@ pub mod xml;
 
 pub use checksum::ChecksumAlgorithm;
 pub use client::{BbbClient, Timeouts, install_crypto_provider};
-pub use endpoint::{BadBaseUrl, Endpoint};
+pub use endpoint::{BadBaseUrl, Endpoint, Tls};
 pub use error::BbbError;
 pub use query::Query;
 pub use response::{Created, Meeting, PlaybackFormat, Recording, RecordingsPage, Version};

@@ -12,7 +12,7 @@ pub use placement::{Candidate, MeetingKind, PlacementRequest};
 
 use crate::telemetry::{kv, metrics};
 use crate::{
-    bbb::{BbbError, Endpoint, Meeting},
+    bbb::{BbbError, Endpoint, Meeting, Tls},
     store::{PolledMeeting, PolledServer, Reservation, Server, ServerState, Store, StoreError},
 };
 use health::Tracker;
@@ -115,7 +115,13 @@ impl Fleet {
             .into_iter()
             .filter_map(|spec| {
                 match Endpoint::new(&spec.url, spec.secret.clone(), spec.checksum) {
-                    Ok(endpoint) => Some((spec.id.clone(), Arc::new(FleetServer { spec, endpoint }))),
+                    Ok(endpoint) => {
+                        let endpoint = endpoint.with_tls(Tls {
+                            ca_bundle: (!spec.ca_bundle.is_empty()).then(|| spec.ca_bundle.clone().into()),
+                            insecure: spec.insecure_tls,
+                        });
+                        Some((spec.id.clone(), Arc::new(FleetServer { spec, endpoint })))
+                    }
                     Err(err) => {
                         tracing::warn!(server = %spec.id, %err, "ignoring a server with an unusable URL");
                         None

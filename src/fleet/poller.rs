@@ -39,13 +39,14 @@ pub async fn poll_once(fleet: &Arc<Fleet>, bbb: &BbbClient, deadline: Duration) 
 /// database lease, renewed each round and taken over within two intervals when its holder dies
 /// — polls the fleet and writes what it saw; the others read that. Every replica then reloads
 /// the registry (operators may have changed it through any replica) and the placements every
-/// replica reserved. The poller also completes drains: a draining server that carries no
-/// meeting is disabled.
+/// replica reserved. The poller also completes drains (a draining server that carries no
+/// meeting is disabled) and deletes private calls older than `call_max_age`.
 pub async fn run(
     fleet: Arc<Fleet>,
     store: Store,
     bbb: BbbClient,
     interval: Duration,
+    call_max_age: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     let replica = uuid::Uuid::new_v4().to_string();
@@ -58,7 +59,7 @@ pub async fn run(
             _ = stop.wait_for(|s| *s) => return,
         }
         next += interval;
-        if let Err(err) = round(
+        let result = match round(
             &fleet,
             &store,
             &bbb,
@@ -69,6 +70,15 @@ pub async fn run(
         )
         .await
         {
+            // The poller's replica also retires old private calls.
+            Ok(()) if leading => store.expire_calls(call_max_age).await.map(|n| {
+                if n > 0 {
+                    tracing::info!(calls = n, "expired private calls deleted");
+                }
+            }),
+            other => other,
+        };
+        if let Err(err) = result {
             tracing::warn!(error = %err.0, "fleet round incomplete: database unavailable");
         }
     }

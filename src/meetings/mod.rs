@@ -89,6 +89,15 @@ pub struct NewCall {
     pub event_id: String,
     pub organizer_id: String,
     pub member_ids: Vec<String>,
+    pub idempotency_key: Option<String>,
+}
+
+/// What deleting an event did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventDeleted {
+    pub meetings_deleted: u64,
+    pub meetings_ended: u64,
+    pub end_failed_on: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,10 +256,59 @@ impl Meetings {
             attendee_pw: random_key(),
             moderator_pw: random_key(),
             server_id: server.spec.id.clone(),
+            imported: false,
         };
-        let insert = self.core.store.insert_call(&meeting, &call.member_ids);
-        within(Instant::now() + budget, async { Ok(insert.await?) }).await?;
-        Ok(meeting.id)
+        let insert = self.core.store.insert_call(
+            &meeting,
+            &call.member_ids,
+            call.idempotency_key.as_deref(),
+        );
+        within(Instant::now() + budget, async { Ok(insert.await?) }).await
+    }
+
+    /// Removes a user from every private call (the user was deleted). Returns how many.
+    pub async fn forget_user(&self, user_id: &str) -> Result<u64, Error> {
+        Ok(self.core.store.forget_member(user_id).await?)
+    }
+
+    /// Deletes an event's meetings and calls, ending them on their servers first when asked
+    /// (best effort: a server that cannot be reached is named, and the deletion goes on).
+    pub async fn delete_event(&self, event_id: &str, end: bool) -> Result<EventDeleted, Error> {
+        let meetings = self.core.store.event_meetings(event_id).await?;
+        let mut outcome = EventDeleted::default();
+        if end {
+            for meeting in &meetings {
+                let Some(server) = self.core.fleet.get(&meeting.server_id) else {
+                    continue;
+                };
+                match self
+                    .core
+                    .bbb
+                    .end(
+                        &server.endpoint,
+                        &meeting.bbb_meeting_id,
+                        Some(&meeting.moderator_pw),
+                    )
+                    .await
+                {
+                    Ok(()) => outcome.meetings_ended += 1,
+                    // Not running: nothing to end.
+                    Err(crate::bbb::BbbError::Api { key, .. }) if key == "notFound" => {}
+                    Err(_) => {
+                        if !outcome.end_failed_on.contains(&server.spec.id) {
+                            outcome.end_failed_on.push(server.spec.id.clone());
+                        }
+                    }
+                }
+            }
+        }
+        outcome.meetings_deleted = self.core.store.delete_event(event_id).await?;
+        for meeting in &meetings {
+            if let Some(room) = &meeting.room_id {
+                self.forget_room(event_id, room);
+            }
+        }
+        Ok(outcome)
     }
 
     /// A join URL for a private call, for its members only.
@@ -362,6 +420,7 @@ impl Core {
             attendee_pw: random_key(),
             moderator_pw: random_key(),
             server_id: server.spec.id.clone(),
+            imported: false,
         };
         let stored = self.store.insert_room_meeting(&new).await?;
         let placed_now = stored.id == new.id;

@@ -180,6 +180,7 @@ mod tests {
             attendee_pw: "apw".into(),
             moderator_pw: "mpw".into(),
             server_id: "bbb-1".into(),
+            imported: false,
         }
     }
 

@@ -63,12 +63,24 @@ impl Recordings {
             let hosts = self.store.hosts(&meeting.id).await?;
             Ok(Some((meeting, hosts)))
         };
-        let Some((meeting, hosts)) = tokio::time::timeout_at(deadline, read)
+        let Some((meeting, mut hosts)) = tokio::time::timeout_at(deadline, read)
             .await
             .unwrap_or(Err(Error::BbbFailed(Failure::Deadline)))?
         else {
             return Ok(RecordingList::default());
         };
+        // The Python module kept no hosting history and moved rooms between servers: for a
+        // room taken over from it, every server the event may use is asked, as it did.
+        if meeting.imported {
+            for server in self.fleet.snapshot().values() {
+                if server.spec.state != crate::store::ServerState::Disabled
+                    && server.serves(&meeting.event_id, &meeting.organizer_id)
+                    && !hosts.contains(&server.spec.id)
+                {
+                    hosts.push(server.spec.id.clone());
+                }
+            }
+        }
         let per_server = deadline
             .saturating_duration_since(Instant::now())
             .min(self.bbb.timeouts().recordings);

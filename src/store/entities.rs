@@ -23,6 +23,10 @@ pub mod server {
         pub from_file: bool,
         /// Cordoned until empty, then disabled by the poller.
         pub draining: bool,
+        /// A PEM file of CA certificates to trust for this server, or empty.
+        pub ca_bundle: String,
+        /// Skip TLS verification (the original's `disable_ssl`).
+        pub insecure_tls: bool,
         pub created_at: i64,
         pub updated_at: i64,
     }
@@ -51,6 +55,10 @@ pub mod meeting {
         pub moderator_pw: String,
         pub server_id: String,
         pub created_at: i64,
+        /// Taken over from the Python module: its recordings may sit on any server the event
+        /// could use, since the original kept no hosting history.
+        pub imported: bool,
+        pub idempotency_key: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

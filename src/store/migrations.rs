@@ -6,7 +6,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Fleet)]
+        vec![Box::new(Initial), Box::new(Fleet), Box::new(Lifecycle)]
     }
 }
 
@@ -186,6 +186,68 @@ impl MigrationTrait for Fleet {
                     .col(string_len("name", 64).primary_key())
                     .col(string_len("holder", 64))
                     .col(big_integer("until"))
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// What taking over from the Python module and the data's lifecycle need: imported meetings
+/// (whose recordings may sit on any server the event could use), idempotent call creation,
+/// and per-server TLS settings.
+struct Lifecycle;
+
+impl MigrationName for Lifecycle {
+    fn name(&self) -> &str {
+        "m0003_lifecycle"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Lifecycle {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("meetings")
+                    .add_column(boolean("imported").default(false))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("meetings")
+                    .add_column(string_len_null("idempotency_key", 128))
+                    .to_owned(),
+            )
+            .await?;
+        // A retried CreateCall with the same key finds the call the first one made.
+        manager
+            .create_index(
+                Index::create()
+                    .name("meetings_idempotency")
+                    .table("meetings")
+                    .col("event_id")
+                    .col("idempotency_key")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("servers")
+                    .add_column(text("ca_bundle").default(""))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("servers")
+                    .add_column(boolean("insecure_tls").default(false))
                     .to_owned(),
             )
             .await?;

@@ -2,9 +2,11 @@
 //! (default) or PostgreSQL. Nothing above this module sees SQL or sea-orm types.
 
 mod entities;
+mod import;
 mod migrations;
 mod shared;
 
+pub use import::{ImportPlan, ImportReport};
 pub use shared::{AuditEntry, PolledMeeting, PolledServer, Reservation};
 
 use crate::{bbb::ChecksumAlgorithm, secret::Secret};
@@ -86,6 +88,10 @@ pub struct Server {
     pub max_participants: u32,
     /// Cordoned until it carries no meeting, then disabled.
     pub draining: bool,
+    /// A PEM file of extra CA certificates to trust for this server, or empty.
+    pub ca_bundle: String,
+    /// Skip TLS certificate checks (the original's `disable_ssl`; logged loudly).
+    pub insecure_tls: bool,
 }
 
 impl Server {
@@ -105,6 +111,8 @@ impl Server {
             max_meetings: 0,
             max_participants: 0,
             draining: false,
+            ca_bundle: String::new(),
+            insecure_tls: false,
         }
     }
 }
@@ -120,6 +128,8 @@ pub struct Meeting {
     pub attendee_pw: String,
     pub moderator_pw: String,
     pub server_id: String,
+    /// Taken over from the Python module (see `entities::meeting`).
+    pub imported: bool,
 }
 
 /// The advisory lock key that serialises migrations across replicas ("bbb-migr" in ASCII).
@@ -271,6 +281,8 @@ impl Store {
                     max_participants: Set(s.max_participants.into()),
                     from_file: Set(true),
                     draining: Set(false),
+                    ca_bundle: Set(s.ca_bundle.clone()),
+                    insecure_tls: Set(s.insecure_tls),
                     created_at: Set(now),
                     updated_at: Set(now),
                 };
@@ -289,6 +301,9 @@ impl Store {
                                 server::Column::MaxMeetings,
                                 server::Column::MaxParticipants,
                                 server::Column::FromFile,
+                                server::Column::Draining,
+                                server::Column::CaBundle,
+                                server::Column::InsecureTls,
                                 server::Column::UpdatedAt,
                             ])
                             .to_owned(),
@@ -358,10 +373,32 @@ impl Store {
     }
 
     /// Records a private call with its members, all or nothing.
-    pub async fn insert_call(&self, call: &Meeting, members: &[String]) -> Result<()> {
+    /// With an idempotency key already used in the event, nothing is written and the earlier
+    /// call's id is returned; otherwise the new call's.
+    pub async fn insert_call(
+        &self,
+        call: &Meeting,
+        members: &[String],
+        idempotency_key: Option<&str>,
+    ) -> Result<String> {
         self.guarded(async {
             let tx = self.db.begin().await?;
-            meeting::Entity::insert(meeting_row(call)).exec(&tx).await?;
+            if let Some(key) = idempotency_key {
+                let earlier = meeting::Entity::find()
+                    .select_only()
+                    .column(meeting::Column::Id)
+                    .filter(meeting::Column::EventId.eq(&call.event_id))
+                    .filter(meeting::Column::IdempotencyKey.eq(key))
+                    .into_tuple::<String>()
+                    .one(&tx)
+                    .await?;
+                if let Some(id) = earlier {
+                    return Ok(id);
+                }
+            }
+            let mut row = meeting_row(call);
+            row.idempotency_key = Set(idempotency_key.map(str::to_owned));
+            meeting::Entity::insert(row).exec(&tx).await?;
             let rows = members.iter().map(|m| call_member::ActiveModel {
                 meeting_id: Set(call.id.clone()),
                 member_id: Set(m.clone()),
@@ -372,7 +409,95 @@ impl Store {
                 .await?;
             insert_host(&tx, &call.id, &call.server_id).await?;
             tx.commit().await?;
-            Ok(())
+            Ok(call.id.clone())
+        })
+        .await
+    }
+
+    /// Removes a user from every call's invitees. Returns how many calls they were in.
+    pub async fn forget_member(&self, member_id: &str) -> Result<u64> {
+        self.guarded(async {
+            let deleted = call_member::Entity::delete_many()
+                .filter(call_member::Column::MemberId.eq(member_id))
+                .exec(&self.db)
+                .await?;
+            Ok(deleted.rows_affected)
+        })
+        .await
+    }
+
+    /// Every meeting (rooms and calls) of an event.
+    pub async fn event_meetings(&self, event_id: &str) -> Result<Vec<Meeting>> {
+        self.guarded(async {
+            let rows = meeting::Entity::find()
+                .filter(meeting::Column::EventId.eq(event_id))
+                .all(&self.db)
+                .await?;
+            Ok(rows.into_iter().map(meeting_from_row).collect())
+        })
+        .await
+    }
+
+    /// Deletes an event's meetings, with their invitees, hosting history and reservations.
+    pub async fn delete_event(&self, event_id: &str) -> Result<u64> {
+        self.guarded(async {
+            let tx = self.db.begin().await?;
+            let ids: Vec<String> = meeting::Entity::find()
+                .select_only()
+                .column(meeting::Column::Id)
+                .filter(meeting::Column::EventId.eq(event_id))
+                .into_tuple()
+                .all(&tx)
+                .await?;
+            // Explicit rather than by cascade: SQLite enforces foreign keys only per connection.
+            call_member::Entity::delete_many()
+                .filter(call_member::Column::MeetingId.is_in(ids.clone()))
+                .exec(&tx)
+                .await?;
+            hosting::Entity::delete_many()
+                .filter(hosting::Column::MeetingId.is_in(ids.clone()))
+                .exec(&tx)
+                .await?;
+            let deleted = meeting::Entity::delete_many()
+                .filter(meeting::Column::Id.is_in(ids))
+                .exec(&tx)
+                .await?;
+            tx.commit().await?;
+            Ok(deleted.rows_affected)
+        })
+        .await
+    }
+
+    /// Deletes private calls created before `max_age` ago. Returns how many.
+    pub async fn expire_calls(&self, max_age: Duration) -> Result<u64> {
+        self.guarded(async {
+            let oldest = now_ms() - max_age.as_millis() as i64;
+            let tx = self.db.begin().await?;
+            let ids: Vec<String> = meeting::Entity::find()
+                .select_only()
+                .column(meeting::Column::Id)
+                .filter(meeting::Column::RoomId.is_null())
+                .filter(meeting::Column::CreatedAt.lt(oldest))
+                .into_tuple()
+                .all(&tx)
+                .await?;
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            call_member::Entity::delete_many()
+                .filter(call_member::Column::MeetingId.is_in(ids.clone()))
+                .exec(&tx)
+                .await?;
+            hosting::Entity::delete_many()
+                .filter(hosting::Column::MeetingId.is_in(ids.clone()))
+                .exec(&tx)
+                .await?;
+            let deleted = meeting::Entity::delete_many()
+                .filter(meeting::Column::Id.is_in(ids))
+                .exec(&tx)
+                .await?;
+            tx.commit().await?;
+            Ok(deleted.rows_affected)
         })
         .await
     }
@@ -471,7 +596,11 @@ impl Store {
     }
 }
 
-async fn insert_host<C: ConnectionTrait>(db: &C, meeting_id: &str, server_id: &str) -> Result<()> {
+pub(crate) async fn insert_host<C: ConnectionTrait>(
+    db: &C,
+    meeting_id: &str,
+    server_id: &str,
+) -> Result<()> {
     hosting::Entity::insert(hosting::ActiveModel {
         meeting_id: Set(meeting_id.to_owned()),
         server_id: Set(server_id.to_owned()),
@@ -483,7 +612,7 @@ async fn insert_host<C: ConnectionTrait>(db: &C, meeting_id: &str, server_id: &s
     Ok(())
 }
 
-fn meeting_row(m: &Meeting) -> meeting::ActiveModel {
+pub(crate) fn meeting_row(m: &Meeting) -> meeting::ActiveModel {
     meeting::ActiveModel {
         id: Set(m.id.clone()),
         event_id: Set(m.event_id.clone()),
@@ -494,6 +623,8 @@ fn meeting_row(m: &Meeting) -> meeting::ActiveModel {
         moderator_pw: Set(m.moderator_pw.clone()),
         server_id: Set(m.server_id.clone()),
         created_at: Set(now_ms()),
+        imported: Set(m.imported),
+        idempotency_key: Set(None),
     }
 }
 
@@ -507,6 +638,7 @@ fn meeting_from_row(row: meeting::Model) -> Meeting {
         attendee_pw: row.attendee_pw,
         moderator_pw: row.moderator_pw,
         server_id: row.server_id,
+        imported: row.imported,
     }
 }
 
@@ -529,6 +661,8 @@ pub(crate) fn server_from_row(row: server::Model) -> Option<Server> {
         max_meetings: row.max_meetings.clamp(0, u32::MAX.into()) as u32,
         max_participants: row.max_participants.clamp(0, u32::MAX.into()) as u32,
         draining: row.draining,
+        ca_bundle: row.ca_bundle,
+        insecure_tls: row.insecure_tls,
         secret: Secret::new(row.secret),
         url: row.url,
         id: row.id,

@@ -91,6 +91,8 @@ impl Store {
                 max_participants: Set(s.max_participants.into()),
                 from_file: Set(existing.as_ref().is_some_and(|o| o.from_file)),
                 draining: Set(false),
+                ca_bundle: Set(s.ca_bundle.clone()),
+                insecure_tls: Set(s.insecure_tls),
                 created_at: Set(existing.as_ref().map_or(now, |o| o.created_at)),
                 updated_at: Set(now),
             };
