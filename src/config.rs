@@ -554,6 +554,35 @@ max_meetings = 10
     }
 
     #[test]
+    fn tls_settings_per_server() {
+        let (dir, path) = file("");
+        let bundle = dir.path().join("ca.pem");
+        std::fs::write(&bundle, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        std::fs::write(
+            &path,
+            format!(
+                "[[servers]]\nid = \"a\"\nurl = \"https://a\"\nsecret = \"s\"\nca_bundle = \"{}\"\n\n[[servers]]\nid = \"b\"\nurl = \"https://b\"\nsecret = \"s\"\ndisable_ssl = true\n",
+                bundle.display()
+            ),
+        )
+        .unwrap();
+        let servers = read_servers_file(&path).unwrap();
+        assert_eq!(servers[0].ca_bundle, bundle.display().to_string());
+        assert!(!servers[0].insecure_tls);
+        assert!(
+            servers[1].insecure_tls,
+            "the original's disable_ssl is understood"
+        );
+        std::fs::write(&path, "[[servers]]\nid = \"a\"\nurl = \"https://a\"\nsecret = \"s\"\nca_bundle = \"/nope.pem\"\n").unwrap();
+        assert!(
+            read_servers_file(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("ca_bundle")
+        );
+    }
+
+    #[test]
     fn servers_file_errors_never_show_secrets() {
         for text in [
             "[[servers]]\nid = \"a\"\nurl = \"https://h\"\nsecret = \"canary-secret-1\"\nchecksum = \"md5\"\n",

@@ -393,3 +393,25 @@ async fn errors_never_carry_the_url_or_checksum() {
         );
     }
 }
+
+#[tokio::test]
+async fn per_server_tls_settings_get_their_own_client() {
+    let sim = start(SimConfig::new(SECRET)).await;
+    let bbb = client();
+    let insecure = endpoint(&sim, ChecksumAlgorithm::Sha256).with_tls(eventyay_bbb::bbb::Tls {
+        ca_bundle: None,
+        insecure: true,
+    });
+    assert!(
+        bbb.get_meetings(&insecure).await.is_ok(),
+        "plain http works through it too"
+    );
+    let missing = endpoint(&sim, ChecksumAlgorithm::Sha256).with_tls(eventyay_bbb::bbb::Tls {
+        ca_bundle: Some("/nonexistent/ca.pem".into()),
+        insecure: false,
+    });
+    assert_eq!(
+        bbb.get_meetings(&missing).await.unwrap_err(),
+        BbbError::Unreachable("CA bundle unreadable")
+    );
+}
