@@ -5,7 +5,7 @@
 //! database URL or a signed BBB URL.
 
 use crate::{
-    bbb::{BbbClient, BbbError, ChecksumAlgorithm, Endpoint},
+    bbb::{BbbClient, BbbError, ChecksumAlgorithm, Endpoint, Tls},
     config::{ServeArgs, Settings},
     store::{Server, ServerState, Store},
 };
@@ -151,8 +151,16 @@ async fn database(settings: &Settings) -> (Status, String) {
 /// algorithm accepted. A checksumError cannot tell a wrong secret from a refused algorithm, so
 /// the other algorithms are tried: if one passes, the secret is right.
 async fn check_server(bbb: &BbbClient, server: &Server) -> Result<String, String> {
+    // Built as the fleet builds it, TLS settings included, so the check sees what serving will.
     let endpoint_with = |algorithm| {
         Endpoint::new(&server.url, server.secret.clone(), algorithm)
+            .map(|endpoint| {
+                endpoint.with_tls(Tls {
+                    ca_bundle: (!server.ca_bundle.is_empty())
+                        .then(|| server.ca_bundle.clone().into()),
+                    insecure: server.insecure_tls,
+                })
+            })
             .map_err(|err| format!("url: {err}"))
     };
     let endpoint = endpoint_with(server.checksum)?;

@@ -265,7 +265,7 @@ async fn recordings_come_from_every_server_that_hosted_the_room_even_with_one_de
         .unwrap()
         .into_inner();
     assert_eq!(first.server_id, "s1");
-    end_meeting(&app, "s1", &first.meeting_id).await;
+    end_on_sim(&app, "s1", &first.meeting_id).await;
 
     // s1 is disabled: the room moves to s2 and records there too.
     app.restart_with(&[("s1", "state = \"disabled\"")]).await;
@@ -276,7 +276,7 @@ async fn recordings_come_from_every_server_that_hosted_the_room_even_with_one_de
         .unwrap()
         .into_inner();
     assert_eq!(second.server_id, "s2");
-    end_meeting(&app, "s2", &second.meeting_id).await;
+    end_on_sim(&app, "s2", &second.meeting_id).await;
 
     let list = || proto::ListRecordingsRequest {
         event_id: "ev-1".into(),
@@ -320,19 +320,6 @@ async fn recordings_come_from_every_server_that_hosted_the_room_even_with_one_de
     let err = client.list_recordings(authed(list())).await.unwrap_err();
     assert_eq!(reason(&err).0, "bbb.failed");
     app.stop().await;
-}
-
-async fn end_meeting(app: &TestApp, server: &str, meeting_id: &str) {
-    let endpoint = eventyay_bbb::bbb::Endpoint::new(
-        &app.sim(server).base_url(),
-        eventyay_bbb::secret::Secret::new(secret_of(server)),
-        Default::default(),
-    )
-    .unwrap();
-    eventyay_bbb::bbb::BbbClient::new(Default::default())
-        .end(&endpoint, meeting_id, None)
-        .await
-        .unwrap();
 }
 
 on_both_databases!(

@@ -204,8 +204,7 @@ async fn cordon_and_drain(db: TestDb) {
     );
 
     // Once empty, the poller disables it.
-    app.sim("s1").meetings().iter().for_each(|_| {});
-    end_meeting(&app, "s1", &busy.meeting_id).await;
+    end_on_sim(&app, "s1", &busy.meeting_id).await;
     let mut disabled = false;
     for _ in 0..30 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -227,19 +226,6 @@ async fn cordon_and_drain(db: TestDb) {
         .into_inner();
     assert_eq!(log.entries[0].action, "drain-completed");
     app.stop().await;
-}
-
-async fn end_meeting(app: &TestApp, server: &str, meeting_id: &str) {
-    let endpoint = eventyay_bbb::bbb::Endpoint::new(
-        &app.sim(server).base_url(),
-        eventyay_bbb::secret::Secret::new(secret_of(server)),
-        Default::default(),
-    )
-    .unwrap();
-    eventyay_bbb::bbb::BbbClient::new(Default::default())
-        .end(&endpoint, meeting_id, None)
-        .await
-        .unwrap();
 }
 
 async fn move_room_ends_first_and_refuses_unless_forced(db: TestDb) {

@@ -278,20 +278,6 @@ async fn a_join_after_the_meeting_ended_starts_a_fresh_meeting(db: TestDb) {
     app.stop().await;
 }
 
-/// Ends a meeting the way an operator or BBB itself would, behind the service's back.
-async fn end_on_sim(app: &TestApp, server: &str, meeting_id: &str) {
-    let endpoint = eventyay_bbb::bbb::Endpoint::new(
-        &app.sim(server).base_url(),
-        eventyay_bbb::secret::Secret::new(secret_of(server)),
-        ChecksumAlgorithm::Sha256,
-    )
-    .unwrap();
-    eventyay_bbb::bbb::BbbClient::new(Default::default())
-        .end(&endpoint, meeting_id, None)
-        .await
-        .unwrap();
-}
-
 async fn private_calls_admit_members_only_and_all_failures_look_alike(db: TestDb) {
     let app = spawn_app(
         db,

@@ -3,7 +3,7 @@
 use super::{
     Meeting, Result, Server, Store,
     entities::{call_member, meeting, server},
-    insert_host, meeting_row, now_ms, server_from_row,
+    insert_host, meeting_row, server_from_row, server_row,
 };
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
@@ -37,7 +37,6 @@ impl Store {
         self.guarded(async {
             let mut report = ImportReport::default();
             let tx = self.db.begin().await?;
-            let now = now_ms();
             for s in &plan.servers {
                 let existing = server::Entity::find_by_id(s.id.clone()).one(&tx).await?;
                 let same = existing
@@ -48,25 +47,13 @@ impl Store {
                     report.servers_unchanged += 1;
                     continue;
                 }
-                let row = server::ActiveModel {
-                    id: Set(s.id.clone()),
-                    url: Set(s.url.clone()),
-                    secret: Set(s.secret.expose().to_owned()),
-                    checksum: Set(s.checksum.name().to_owned()),
-                    state: Set(s.state.name().to_owned()),
-                    rooms_only: Set(s.rooms_only),
-                    events: Set(s.events.join(",")),
-                    organizers: Set(s.organizers.join(",")),
-                    weight: Set(s.weight),
-                    max_meetings: Set(s.max_meetings.into()),
-                    max_participants: Set(s.max_participants.into()),
-                    from_file: Set(existing.as_ref().is_some_and(|o| o.from_file)),
-                    draining: Set(false),
-                    ca_bundle: Set(s.ca_bundle.clone()),
-                    insecure_tls: Set(s.insecure_tls),
-                    created_at: Set(existing.as_ref().map_or(now, |o| o.created_at)),
-                    updated_at: Set(now),
-                };
+                let from_file = existing.as_ref().is_some_and(|o| o.from_file);
+                let row = server_row(
+                    s,
+                    s.secret.expose().to_owned(),
+                    existing.as_ref(),
+                    from_file,
+                );
                 if existing.is_some() {
                     server::Entity::update(row).exec(&tx).await?;
                     report.servers_updated += 1;

@@ -267,25 +267,7 @@ impl Store {
             let now = now_ms();
             let tx = self.db.begin().await?;
             for s in listed {
-                let row = server::ActiveModel {
-                    id: Set(s.id.clone()),
-                    url: Set(s.url.clone()),
-                    secret: Set(s.secret.expose().to_owned()),
-                    checksum: Set(s.checksum.name().to_owned()),
-                    state: Set(s.state.name().to_owned()),
-                    rooms_only: Set(s.rooms_only),
-                    events: Set(s.events.join(",")),
-                    organizers: Set(s.organizers.join(",")),
-                    weight: Set(s.weight),
-                    max_meetings: Set(s.max_meetings.into()),
-                    max_participants: Set(s.max_participants.into()),
-                    from_file: Set(true),
-                    draining: Set(false),
-                    ca_bundle: Set(s.ca_bundle.clone()),
-                    insecure_tls: Set(s.insecure_tls),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                };
+                let row = server_row(s, s.secret.expose().to_owned(), None, true);
                 server::Entity::insert(row)
                     .on_conflict(
                         OnConflict::column(server::Column::Id)
@@ -438,46 +420,32 @@ impl Store {
         .await
     }
 
-    /// Deletes an event's meetings, with their invitees, hosting history and reservations.
+    /// Deletes an event's meetings, with their invitees and hosting history.
     pub async fn delete_event(&self, event_id: &str) -> Result<u64> {
-        self.guarded(async {
-            let tx = self.db.begin().await?;
-            let ids: Vec<String> = meeting::Entity::find()
-                .select_only()
-                .column(meeting::Column::Id)
-                .filter(meeting::Column::EventId.eq(event_id))
-                .into_tuple()
-                .all(&tx)
-                .await?;
-            // Explicit rather than by cascade: SQLite enforces foreign keys only per connection.
-            call_member::Entity::delete_many()
-                .filter(call_member::Column::MeetingId.is_in(ids.clone()))
-                .exec(&tx)
-                .await?;
-            hosting::Entity::delete_many()
-                .filter(hosting::Column::MeetingId.is_in(ids.clone()))
-                .exec(&tx)
-                .await?;
-            let deleted = meeting::Entity::delete_many()
-                .filter(meeting::Column::Id.is_in(ids))
-                .exec(&tx)
-                .await?;
-            tx.commit().await?;
-            Ok(deleted.rows_affected)
-        })
-        .await
+        self.delete_meetings(meeting::Column::EventId.eq(event_id))
+            .await
     }
 
     /// Deletes private calls created before `max_age` ago. Returns how many.
     pub async fn expire_calls(&self, max_age: Duration) -> Result<u64> {
+        let oldest = now_ms() - max_age.as_millis() as i64;
+        self.delete_meetings(sea_orm::sea_query::ExprTrait::and(
+            meeting::Column::RoomId.is_null(),
+            meeting::Column::CreatedAt.lt(oldest),
+        ))
+        .await
+    }
+
+    /// Deletes the meetings matching `which`, with their invitees and hosting history, in one
+    /// transaction. Explicitly rather than by cascade: SQLite enforces foreign keys only on
+    /// connections that asked for it.
+    async fn delete_meetings(&self, which: sea_orm::sea_query::Expr) -> Result<u64> {
         self.guarded(async {
-            let oldest = now_ms() - max_age.as_millis() as i64;
             let tx = self.db.begin().await?;
             let ids: Vec<String> = meeting::Entity::find()
                 .select_only()
                 .column(meeting::Column::Id)
-                .filter(meeting::Column::RoomId.is_null())
-                .filter(meeting::Column::CreatedAt.lt(oldest))
+                .filter(which)
                 .into_tuple()
                 .all(&tx)
                 .await?;
@@ -610,6 +578,36 @@ pub(crate) async fn insert_host<C: ConnectionTrait>(
     .exec(db)
     .await?;
     Ok(())
+}
+
+/// A server's row: `secret` as it is to be stored (callers decide whether a new one replaces
+/// the old), `existing` the row it replaces, if any (its origin and creation time stay).
+pub(crate) fn server_row(
+    s: &Server,
+    secret: String,
+    existing: Option<&server::Model>,
+    from_file: bool,
+) -> server::ActiveModel {
+    let now = now_ms();
+    server::ActiveModel {
+        id: Set(s.id.clone()),
+        url: Set(s.url.clone()),
+        secret: Set(secret),
+        checksum: Set(s.checksum.name().to_owned()),
+        state: Set(s.state.name().to_owned()),
+        rooms_only: Set(s.rooms_only),
+        events: Set(s.events.join(",")),
+        organizers: Set(s.organizers.join(",")),
+        weight: Set(s.weight),
+        max_meetings: Set(s.max_meetings.into()),
+        max_participants: Set(s.max_participants.into()),
+        from_file: Set(from_file),
+        draining: Set(false),
+        ca_bundle: Set(s.ca_bundle.clone()),
+        insecure_tls: Set(s.insecure_tls),
+        created_at: Set(existing.map_or(now, |o| o.created_at)),
+        updated_at: Set(now),
+    }
 }
 
 pub(crate) fn meeting_row(m: &Meeting) -> meeting::ActiveModel {

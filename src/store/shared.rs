@@ -5,7 +5,7 @@
 use super::{
     Result, Server, ServerState, Store, StoreError,
     entities::{audit, hosting, meeting, reservation, server, server_status},
-    now_ms, server_from_row,
+    now_ms, server_from_row, server_row,
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
@@ -69,7 +69,6 @@ impl Store {
     /// whether it was created.
     pub async fn put_server(&self, s: &Server) -> Result<bool> {
         self.guarded(async {
-            let now = now_ms();
             let tx = self.db.begin().await?;
             let existing = server::Entity::find_by_id(s.id.clone()).one(&tx).await?;
             let created = existing.is_none();
@@ -77,25 +76,8 @@ impl Store {
                 (Some(old), "") => old.secret.clone(),
                 (_, new) => new.to_owned(),
             };
-            let row = server::ActiveModel {
-                id: Set(s.id.clone()),
-                url: Set(s.url.clone()),
-                secret: Set(secret),
-                checksum: Set(s.checksum.name().to_owned()),
-                state: Set(s.state.name().to_owned()),
-                rooms_only: Set(s.rooms_only),
-                events: Set(s.events.join(",")),
-                organizers: Set(s.organizers.join(",")),
-                weight: Set(s.weight),
-                max_meetings: Set(s.max_meetings.into()),
-                max_participants: Set(s.max_participants.into()),
-                from_file: Set(existing.as_ref().is_some_and(|o| o.from_file)),
-                draining: Set(false),
-                ca_bundle: Set(s.ca_bundle.clone()),
-                insecure_tls: Set(s.insecure_tls),
-                created_at: Set(existing.as_ref().map_or(now, |o| o.created_at)),
-                updated_at: Set(now),
-            };
+            let from_file = existing.as_ref().is_some_and(|o| o.from_file);
+            let row = server_row(s, secret, existing.as_ref(), from_file);
             if created {
                 server::Entity::insert(row).exec(&tx).await?;
             } else {

@@ -342,3 +342,18 @@ pub fn reason(status: &tonic::Status) -> (String, String) {
         info.metadata.get("code").cloned().unwrap_or_default(),
     )
 }
+
+/// Ends a meeting on an emulated server the way an operator or BBB itself would, behind the
+/// service's back.
+pub async fn end_on_sim(app: &TestApp, server: &str, meeting_id: &str) {
+    let endpoint = eventyay_bbb::bbb::Endpoint::new(
+        &app.sim(server).base_url(),
+        eventyay_bbb::secret::Secret::new(secret_of(server)),
+        Default::default(),
+    )
+    .unwrap();
+    eventyay_bbb::bbb::BbbClient::new(Default::default())
+        .end(&endpoint, meeting_id, None)
+        .await
+        .unwrap();
+}

@@ -1,0 +1,116 @@
+{{/* Names are cut to 63 characters: Kubernetes names and label values may be no longer. */}}
+{{- define "eventyay-bbb.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* A release called after the chart ("eventyay-bbb") is not named twice. */}}
+{{- define "eventyay-bbb.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "eventyay-bbb.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "eventyay-bbb.labels" -}}
+helm.sh/chart: {{ include "eventyay-bbb.chart" . }}
+app.kubernetes.io/name: {{ include "eventyay-bbb.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+The serving pods. The component label keeps the migration Job's pod out of the Services and the
+Deployment's selector.
+*/}}
+{{- define "eventyay-bbb.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "eventyay-bbb.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: server
+{{- end }}
+
+{{- define "eventyay-bbb.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "eventyay-bbb.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "eventyay-bbb.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "eventyay-bbb.secretName" -}}
+{{- default (include "eventyay-bbb.fullname" .) .Values.secret.existingSecret }}
+{{- end }}
+
+{{- define "eventyay-bbb.postgres" -}}
+{{- if eq .Values.database.type "postgres" }}true{{ end }}
+{{- end }}
+
+{{/*
+PostgreSQL mode with the database URL under database-url in the release's Secret (the chart's, or
+secret.existingSecret). The migration Job runs before the release's own objects exist, so the
+chart's Secret must then be a hook too (see secret.yaml).
+*/}}
+{{- define "eventyay-bbb.databaseUrlInSecret" -}}
+{{- if and (include "eventyay-bbb.postgres" .) (not .Values.database.postgres.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{/* The database URL's secretKeyRef in PostgreSQL mode; fails early when nothing provides it. */}}
+{{- define "eventyay-bbb.databaseUrlRef" -}}
+{{- if .Values.database.postgres.existingSecret }}
+name: {{ .Values.database.postgres.existingSecret }}
+key: {{ .Values.database.postgres.existingSecretKey }}
+{{- else }}
+{{- if not .Values.secret.existingSecret }}
+{{- $_ := required "database.type=postgres needs database.postgres.url, database.postgres.existingSecret, or secret.existingSecret holding database-url" .Values.database.postgres.url }}
+{{- end }}
+name: {{ include "eventyay-bbb.secretName" . }}
+key: database-url
+{{- end }}
+{{- end }}
+
+{{/* Where the Secret's keys appear as files in the pods. */}}
+{{- define "eventyay-bbb.secretDir" -}}
+/etc/eventyay-bbb
+{{- end }}
+
+{{/* The serving container's env beyond the ConfigMap: what is secret or known only in the pod. */}}
+{{- define "eventyay-bbb.serverEnv" -}}
+{{- if include "eventyay-bbb.postgres" . }}
+{{- /* Replicas never migrate: the hook Job did, before any of them started. */}}
+- name: EVENTYAY_BBB_MIGRATE
+  value: "false"
+- name: EVENTYAY_BBB_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      {{- include "eventyay-bbb.databaseUrlRef" . | trim | nindent 6 }}
+{{- end }}
+{{- if .Values.otel.enabled }}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: "k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE){{ with .Values.otel.env.OTEL_RESOURCE_ATTRIBUTES }},{{ . }}{{ end }}"
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
