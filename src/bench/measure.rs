@@ -23,10 +23,6 @@ impl Samples {
         self.durations.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.durations.is_empty()
-    }
-
     /// The nearest-rank percentile in milliseconds (`q` from 0 to 1); NaN without samples.
     pub fn percentile_ms(&self, q: f64) -> f64 {
         if self.durations.is_empty() {

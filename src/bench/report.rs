@@ -156,7 +156,9 @@ impl Figure {
             self.baseline
                 .map(|b| with_unit(b, self.unit))
                 .unwrap_or_default(),
-            self.ratio.map(|r| format!("{}×", number(r))).unwrap_or_default(),
+            self.ratio
+                .map(|r| format!("{}×", number(r)))
+                .unwrap_or_default(),
             self.peer.clone().unwrap_or_default(),
             self.better_than_peer
                 .map(|r| format!("{}×", number(r)))
