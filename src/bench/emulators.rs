@@ -32,9 +32,19 @@ impl Emulator {
     }
 }
 
+/// The emulator process, killed when dropped, even when starting fails half way.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A child process running emulated servers; killed when dropped.
 pub struct Emulators {
-    child: Child,
+    process: Process,
     /// Kept open: the emulator must never find its stdout closed.
     _stdout: BufReader<ChildStdout>,
     pub servers: Vec<Emulator>,
@@ -61,18 +71,24 @@ impl Emulators {
     pub async fn start(ids: Vec<String>, latency: Duration) -> Fallible<Emulators> {
         let secrets: Vec<String> = ids.iter().map(|_| random_text(40)).collect();
         let exe = std::env::current_exe()?;
-        let mut child = Command::new(exe)
-            .arg("sim")
-            .arg("--latency")
-            .arg(format!("{}ms", latency.as_millis()))
-            // In the environment rather than on the command line, where `ps` would show them.
-            .env("EVENTYAY_BBB_SIM_SECRET", secrets.join(","))
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or("the emulator has no stdout")?;
+        let mut process = Process(
+            Command::new(exe)
+                .arg("sim")
+                .arg("--latency")
+                .arg(format!("{}ms", latency.as_millis()))
+                // In the environment rather than on the command line, where `ps` would show them.
+                .env("EVENTYAY_BBB_SIM_SECRET", secrets.join(","))
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()?,
+        );
+        let stdout = process
+            .0
+            .stdout
+            .take()
+            .ok_or("the emulator has no stdout")?;
         let count = ids.len();
         // Reading blocks; the emulator prints one line per server once it listens.
         let read = tokio::task::spawn_blocking(move || {
@@ -91,14 +107,7 @@ impl Emulators {
             }
             Ok((reader, urls))
         });
-        let (stdout, urls) = match read.await? {
-            Ok(read) => read,
-            Err(err) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(err.into());
-            }
-        };
+        let (stdout, urls) = read.await??;
         let mut servers = Vec::with_capacity(count);
         for ((id, secret), base_url) in ids.into_iter().zip(secrets).zip(urls) {
             let endpoint = Endpoint::new(
@@ -113,8 +122,11 @@ impl Emulators {
                 endpoint,
             });
         }
+        // reqwest is built without a default TLS provider; the control calls are plain HTTP,
+        // but building a client needs one all the same.
+        crate::bbb::install_crypto_provider();
         Ok(Emulators {
-            child,
+            process,
             _stdout: stdout,
             servers,
             http: reqwest::Client::new(),
@@ -175,13 +187,7 @@ impl Emulators {
 
     /// Kills the process at once (SIGKILL), as a crashed BBB host would vanish.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Emulators {
-    fn drop(&mut self) {
-        self.kill();
+        let _ = self.process.0.kill();
+        let _ = self.process.0.wait();
     }
 }

@@ -44,7 +44,7 @@ impl Window {
 
 pub async fn run(bench: &Bench, latency: Duration) -> Fallible<Vec<Section>> {
     let window = if bench.quick {
-        Duration::from_secs(1)
+        Duration::from_millis(500)
     } else {
         Duration::from_secs(10)
     };
@@ -229,8 +229,8 @@ fn section(
     Section {
         scenario: "throughput",
         title: format!(
-            "RoomUrl throughput: {clients} concurrent clients, each its own connection and running room, {:.0} s",
-            measured.elapsed.as_secs_f64()
+            "RoomUrl throughput: {clients} concurrent clients, each its own connection and running room, {} s",
+            super::report::number(measured.elapsed.as_secs_f64())
         ),
         latency_ms: latency.as_millis() as u64,
         conditions: ttl_conditions(ttl),
