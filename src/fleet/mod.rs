@@ -418,43 +418,54 @@ impl Fleet {
 }
 
 /// Publishes every server's health, load, meetings and participants as gauges, read from the
-/// fleet whenever metrics are collected.
+/// fleet whenever metrics are collected. The gauges are registered once per process (the SDK
+/// refuses a second registration); each fleet started in the process joins them.
 pub fn observe(fleet: &Arc<Fleet>) {
-    let meter = crate::telemetry::meter();
-    let gauge = |name: &'static str, description: &'static str, value: fn(&ServerStatus) -> f64| {
-        let fleet = Arc::downgrade(fleet);
-        meter
-            .f64_observable_gauge(name)
-            .with_description(description)
-            .with_callback(move |observer| {
-                if let Some(fleet) = fleet.upgrade() {
-                    for (id, status) in fleet.status() {
-                        observer.observe(value(&status), &[kv("server", id)]);
-                    }
-                }
-            })
-            .build();
-    };
-    gauge(
-        "eventyay_bbb.server.healthy",
-        "1 when the server answers, else 0",
-        |s| f64::from(u8::from(s.health == Health::Healthy)),
-    );
-    gauge(
-        "eventyay_bbb.server.load",
-        "Polled load plus reservations (cost units)",
-        |s| s.load,
-    );
-    gauge(
-        "eventyay_bbb.server.meetings",
-        "Meetings on the server",
-        |s| f64::from(s.meetings),
-    );
-    gauge(
-        "eventyay_bbb.server.participants",
-        "Participants on the server",
-        |s| s.participants as f64,
-    );
+    static FLEETS: Mutex<Vec<std::sync::Weak<Fleet>>> = Mutex::new(Vec::new());
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    {
+        let mut fleets = FLEETS.lock().unwrap_or_else(|p| p.into_inner());
+        fleets.retain(|f| f.strong_count() > 0);
+        fleets.push(Arc::downgrade(fleet));
+    }
+    REGISTER.call_once(|| {
+        let meter = crate::telemetry::meter();
+        let gauge =
+            |name: &'static str, description: &'static str, value: fn(&ServerStatus) -> f64| {
+                meter
+                    .f64_observable_gauge(name)
+                    .with_description(description)
+                    .with_callback(move |observer| {
+                        let fleets = FLEETS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                        for fleet in fleets.iter().filter_map(std::sync::Weak::upgrade) {
+                            for (id, status) in fleet.status() {
+                                observer.observe(value(&status), &[kv("server", id)]);
+                            }
+                        }
+                    })
+                    .build();
+            };
+        gauge(
+            "eventyay_bbb.server.healthy",
+            "1 when the server answers, else 0",
+            |s| f64::from(u8::from(s.health == Health::Healthy)),
+        );
+        gauge(
+            "eventyay_bbb.server.load",
+            "Polled load plus reservations (cost units)",
+            |s| s.load,
+        );
+        gauge(
+            "eventyay_bbb.server.meetings",
+            "Meetings on the server",
+            |s| f64::from(s.meetings),
+        );
+        gauge(
+            "eventyay_bbb.server.participants",
+            "Participants on the server",
+            |s| s.participants as f64,
+        );
+    });
 }
 
 /// One line of an explanation.
