@@ -117,6 +117,7 @@ const POLLER_LEASE: &str = "poller";
 
 async fn complete_drains(fleet: &Arc<Fleet>, store: &Store) -> Result<(), StoreError> {
     let status = fleet.status();
+    let mut disabled_any = false;
     for server in fleet.snapshot().values() {
         let empty = status
             .get(&server.spec.id)
@@ -134,7 +135,12 @@ async fn complete_drains(fleet: &Arc<Fleet>, store: &Store) -> Result<(), StoreE
                 )
                 .await?;
             tracing::info!(server = %server.spec.id, "drained: disabled");
+            disabled_any = true;
         }
     }
-    fleet.reload().await
+    // The round reloaded the registry already; only a drain just completed changed it since.
+    if disabled_any {
+        fleet.reload().await?;
+    }
+    Ok(())
 }
