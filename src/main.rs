@@ -2,12 +2,11 @@ use clap::{Parser, Subcommand};
 use eventyay_bbb::{
     app::{Service, shutdown_signal},
     config::{ServeArgs, Settings},
-    secret::Secret,
+    secret::{Secret, random_alphanumeric},
     sim::{self, SimConfig, SimServer},
     store::{Server, Store},
     telemetry::{self, Telemetry},
 };
-use rand::{Rng, distr::Alphanumeric};
 use std::{error::Error, process::ExitCode};
 
 /// eventyay-bbb: BigBlueButton join URLs, recordings and load balancing for eventyay, over gRPC.
@@ -116,20 +115,12 @@ async fn migrate(database_url: &str) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-fn random_text(len: usize) -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
-}
-
 async fn dev(args: DevArgs, telemetry: &Telemetry) -> Result<(), Box<dyn Error>> {
     serve_metrics(telemetry).await?;
     let mut sims = Vec::new();
     let mut servers = Vec::new();
     for n in 1..=args.servers {
-        let secret = random_text(40);
+        let secret = random_alphanumeric(40);
         let sim = SimServer::start(SimConfig::new(secret.clone())).await?;
         servers.push(Server::new(
             format!("sim-{n}"),
@@ -138,7 +129,7 @@ async fn dev(args: DevArgs, telemetry: &Telemetry) -> Result<(), Box<dyn Error>>
         ));
         sims.push(sim);
     }
-    let token = format!("dev-{}", random_text(32));
+    let token = format!("dev-{}", random_alphanumeric(32));
     let settings = ServeArgs {
         listen: Some(args.listen.to_string()),
         database_url: Some("sqlite::memory:".into()),

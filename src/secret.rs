@@ -29,6 +29,16 @@ impl fmt::Display for Secret {
     }
 }
 
+/// `len` random letters and digits (≈5.95 bits each), for passwords, tokens and meeting ids.
+pub fn random_alphanumeric(len: usize) -> String {
+    use rand::{Rng, distr::Alphanumeric};
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,6 @@ use crate::{
     store::{Meeting, Store, StoreError},
 };
 use flight::Flights;
-use rand::{Rng, distr::Alphanumeric};
 use std::{collections::HashMap, sync::Arc, time::Duration};
 use tokio::time::Instant;
 
@@ -172,11 +171,7 @@ fn room_key(event_id: &str, room_id: &str) -> String {
 
 /// BBB accepts 2–64 characters for passwords; 24 alphanumerics give 142 bits.
 fn random_key() -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(24)
-        .map(char::from)
-        .collect()
+    crate::secret::random_alphanumeric(24)
 }
 
 /// How often, and how long apart, a create is retried while BBB still holds the ended meeting
