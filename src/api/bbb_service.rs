@@ -234,10 +234,7 @@ impl BbbService for BbbApi {
             .await
             .map_err(ApiError::from)?;
         let timestamp = |ms: Option<u64>| {
-            ms.map(|ms| prost_types::Timestamp {
-                seconds: (ms / 1000) as i64,
-                nanos: ((ms % 1000) * 1_000_000) as i32,
-            })
+            ms.map(|ms| (std::time::UNIX_EPOCH + Duration::from_millis(ms)).into())
         };
         Ok(Response::new(proto::ListRecordingsResponse {
             results: list

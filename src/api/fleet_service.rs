@@ -9,7 +9,7 @@ use crate::{
     secret::Secret,
     store::{Server, ServerState},
 };
-use std::{sync::Arc, time::UNIX_EPOCH};
+use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 pub struct FleetApi {
@@ -277,18 +277,12 @@ impl FleetService for FleetApi {
         Ok(Response::new(proto::ListAuditLogResponse {
             entries: entries
                 .into_iter()
-                .map(|e| {
-                    let since = e.at.duration_since(UNIX_EPOCH).unwrap_or_default();
-                    proto::AuditEntry {
-                        at: Some(prost_types::Timestamp {
-                            seconds: since.as_secs() as i64,
-                            nanos: since.subsec_nanos() as i32,
-                        }),
-                        actor: e.actor,
-                        action: e.action,
-                        target: e.target,
-                        details: e.details,
-                    }
+                .map(|e| proto::AuditEntry {
+                    at: Some(e.at.into()),
+                    actor: e.actor,
+                    action: e.action,
+                    target: e.target,
+                    details: e.details,
                 })
                 .collect(),
         }))
