@@ -153,6 +153,19 @@ struct Ensured {
     at: std::time::SystemTime,
 }
 
+impl Ensured {
+    /// Signs the join URL of this meeting on its server.
+    fn join_url(&self, query: &crate::bbb::Query, moderator: bool) -> JoinUrl {
+        tracing::debug!(server = %self.server.spec.id, meeting = %self.meeting.id, moderator, "join URL signed");
+        JoinUrl {
+            url: self.server.endpoint.join_url(query),
+            server_id: self.server.spec.id.clone(),
+            meeting_id: self.meeting.bbb_meeting_id.clone(),
+            moderator,
+        }
+    }
+}
+
 pub struct Meetings {
     core: Arc<Core>,
     flights: Arc<Flights<Result<Ensured, Error>>>,
@@ -218,13 +231,7 @@ impl Meetings {
             &join.settings,
             &join.domain,
         );
-        tracing::debug!(server = %ensured.server.spec.id, meeting = %ensured.meeting.id, moderator = join.permissions.moderate, "room join URL signed");
-        Ok(JoinUrl {
-            url: ensured.server.endpoint.join_url(&query),
-            server_id: ensured.server.spec.id.clone(),
-            meeting_id: ensured.meeting.bbb_meeting_id.clone(),
-            moderator: join.permissions.moderate,
-        })
+        Ok(ensured.join_url(&query, join.permissions.moderate))
     }
 
     /// Records a private call for its members on a server that takes calls.
@@ -332,13 +339,7 @@ impl Meetings {
             &join.user,
             &join.domain,
         );
-        tracing::debug!(server = %ensured.server.spec.id, meeting = %ensured.meeting.id, "call join URL signed");
-        Ok(JoinUrl {
-            url: ensured.server.endpoint.join_url(&query),
-            server_id: ensured.server.spec.id.clone(),
-            meeting_id: ensured.meeting.bbb_meeting_id.clone(),
-            moderator: true,
-        })
+        Ok(ensured.join_url(&query, true))
     }
 
     /// The shared outcome of ensuring the meeting behind `key`, waited for until `deadline`.
