@@ -8,6 +8,7 @@
 use crate::{
     bbb::{ChecksumAlgorithm, Endpoint},
     config::is_valid_id,
+    meetings::params::voice_bridge,
     secret::Secret,
     store::{ImportPlan, Meeting, Server, ServerState, Store},
 };
@@ -95,15 +96,32 @@ struct ExportCall {
     invitees: Vec<String>,
 }
 
-/// Problems found, each with the record's position, e.g. `rooms[3].meeting_id: …`.
-struct Problems(Vec<String>);
+/// Problems found, each with the record's position, e.g. `rooms[3].meeting_id: …`; and
+/// warnings, which do not stop the import.
+#[derive(Default)]
+struct Problems {
+    errors: Vec<String>,
+    warnings: Vec<String>,
+}
 
 impl Problems {
     fn check(&mut self, ok: bool, at: impl FnOnce() -> String, what: &str) {
         if !ok {
-            self.0.push(format!("{}: {what}", at()));
+            self.errors.push(format!("{}: {what}", at()));
         }
     }
+
+    fn warn(&mut self, ok: bool, at: impl FnOnce() -> String, what: &str) {
+        if !ok {
+            self.warnings.push(format!("{}: {what}", at()));
+        }
+    }
+}
+
+/// What the import will write, and what it noticed on the way.
+struct Planned {
+    plan: ImportPlan,
+    warnings: Vec<String>,
 }
 
 fn valid_meeting_id(id: &str) -> bool {
@@ -115,8 +133,8 @@ fn valid_password(pw: &str) -> bool {
 }
 
 /// Checks an export against what exists already, and turns it into a plan.
-fn plan(export: Export, known_servers: &HashSet<String>) -> Result<ImportPlan, Vec<String>> {
-    let mut p = Problems(Vec::new());
+fn plan(export: Export, known_servers: &HashSet<String>) -> Result<Planned, Vec<String>> {
+    let mut p = Problems::default();
     p.check(export.version == 1, || "version".into(), "must be 1");
     let mut plan = ImportPlan::default();
     let mut servers: HashSet<String> = known_servers.clone();
@@ -201,13 +219,15 @@ fn plan(export: Export, known_servers: &HashSet<String>) -> Result<ImportPlan, V
             || at("room_id"),
             "listed twice",
         );
-        let bridge_ok = r.voice_bridge.as_deref().is_none_or(|b| {
-            b.is_empty() || (b.len() == 5 && b.bytes().all(|c| c.is_ascii_digit()))
-        });
-        p.check(
+        // The same rule as a join's: a bridge BBB cannot take is left out, BBB picks one.
+        let bridge_ok = r
+            .voice_bridge
+            .as_deref()
+            .is_none_or(|b| b.trim().is_empty() || voice_bridge(b).is_some());
+        p.warn(
             bridge_ok,
             || at("voice_bridge"),
-            "must be empty or 5 digits",
+            "not 5 digits: joins leave it out and BBB picks one",
         );
         let policy_ok = r.guest_policy.as_deref().is_none_or(|g| {
             [
@@ -293,7 +313,14 @@ fn plan(export: Export, known_servers: &HashSet<String>) -> Result<ImportPlan, V
             c.invitees,
         ));
     }
-    if p.0.is_empty() { Ok(plan) } else { Err(p.0) }
+    if p.errors.is_empty() {
+        Ok(Planned {
+            plan,
+            warnings: p.warnings,
+        })
+    } else {
+        Err(p.errors)
+    }
 }
 
 pub async fn run(args: ImportArgs) -> Result<(), Box<dyn Error>> {
@@ -310,7 +337,12 @@ pub async fn run(args: ImportArgs) -> Result<(), Box<dyn Error>> {
     store.migrate().await?;
     let known: HashSet<String> = store.servers().await?.into_iter().map(|s| s.id).collect();
     let plan = match plan(export, &known) {
-        Ok(plan) => plan,
+        Ok(Planned { plan, warnings }) => {
+            for warning in &warnings {
+                eprintln!("{}: warning: {warning}", args.file.display());
+            }
+            plan
+        }
         Err(problems) => {
             for problem in &problems {
                 eprintln!("{}: {problem}", args.file.display());

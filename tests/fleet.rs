@@ -239,6 +239,7 @@ async fn calls_follow_load_and_never_use_rooms_only_servers(db: TestDb) {
                 call_id,
                 user: user(&format!("m{i}"), "M"),
                 domain: String::new(),
+                base_url: String::new(),
             }))
             .await
             .unwrap()
@@ -322,6 +323,76 @@ async fn recordings_come_from_every_server_that_hosted_the_room_even_with_one_de
     app.stop().await;
 }
 
+/// The backend's availability gate: rooms need an enabled, answering server the event may
+/// use; calls one that is not rooms-only. It follows health as the poller sees it.
+async fn availability_follows_the_servers_an_event_may_use(db: TestDb) {
+    let app = spawn_app(
+        db,
+        &[
+            SimSpec::new("s1").with("rooms_only = true"),
+            SimSpec::new("s2").with("events = [\"ev-calls\"]"),
+        ],
+    )
+    .await;
+    let mut client = app.client().await;
+    let ask = |event: &str| proto::AvailabilityRequest {
+        event_id: event.into(),
+        organizer_id: "org-1".into(),
+    };
+    let mut availability = async |event: &str| {
+        let a = client
+            .availability(authed(ask(event)))
+            .await
+            .unwrap()
+            .into_inner();
+        (a.rooms, a.calls)
+    };
+    assert_eq!(
+        availability("ev-1").await,
+        (true, false),
+        "only a rooms-only server"
+    );
+    assert_eq!(availability("ev-calls").await, (true, true));
+
+    app.sim("s2").set_fault(Fault::Refuse);
+    let started = std::time::Instant::now();
+    while availability("ev-calls").await != (true, false) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "s2 never turned unhealthy"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.sim("s1").set_fault(Fault::Refuse);
+    while availability("ev-1").await != (false, false) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "s1 never turned unhealthy"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.sim("s1").set_fault(Fault::None);
+    while availability("ev-1").await != (true, false) {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "s1 never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let err = client
+        .availability(authed(ask("has space")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    let err = client
+        .availability(tonic::Request::new(ask("ev-1")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    app.stop().await;
+}
+
 on_both_databases!(
     recordings_come_from_every_server_that_hosted_the_room_even_with_one_dead,
     two_hundred_rooms_at_once_spread_within_ten_percent,
@@ -331,4 +402,5 @@ on_both_databases!(
     a_cordoned_server_keeps_running_meetings_and_lets_idle_ones_move,
     caps_are_respected,
     calls_follow_load_and_never_use_rooms_only_servers,
+    availability_follows_the_servers_an_event_may_use,
 );

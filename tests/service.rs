@@ -305,6 +305,7 @@ async fn private_calls_admit_members_only_and_all_failures_look_alike(db: TestDb
         call_id: call_id.into(),
         user: user(user_id, "Someone"),
         domain: "events.example.org".into(),
+        base_url: String::new(),
     };
     for member in ["alice", "bob"] {
         let url = client
@@ -598,29 +599,11 @@ async fn malformed_requests_are_rejected_and_change_nothing(db: TestDb) {
         ("organizer_id", |r| r.organizer_id = "has space".into()),
         ("room_id", |r| r.room_id = "a/b".into()),
         ("room_id", |r| r.room_id = "a,b".into()),
-        ("room_name", |r| r.room_name = "n".repeat(300)),
         ("user", |r| r.user = None),
         ("user.id", |r| r.user.as_mut().unwrap().id = String::new()),
-        ("user.display_name", |r| {
-            r.user.as_mut().unwrap().display_name = "d".repeat(300)
-        }),
-        ("user.avatar_url", |r| {
-            r.user.as_mut().unwrap().avatar_url = "javascript:alert(1)".into()
-        }),
-        ("user.avatar_url", |r| {
-            r.user.as_mut().unwrap().avatar_url = "/relative.png".into()
-        }),
-        ("settings.voice_bridge", |r| {
-            r.settings.as_mut().unwrap().voice_bridge = "1234".into()
-        }),
-        ("settings.voice_bridge", |r| {
-            r.settings.as_mut().unwrap().voice_bridge = "01234".into()
-        }),
-        ("settings.voice_bridge", |r| {
-            r.settings.as_mut().unwrap().voice_bridge = "12a45".into()
-        }),
-        ("settings.presentation_url", |r| {
-            r.settings.as_mut().unwrap().presentation_url = "ftp://h/x.pdf".into()
+        ("base_url", |r| r.base_url = "/relative".into()),
+        ("base_url", |r| {
+            r.base_url = "ftp://files.example.org/".into()
         }),
         ("settings.prefer_server", |r| {
             r.settings.as_mut().unwrap().prefer_server = "p".repeat(3000)
@@ -686,6 +669,88 @@ async fn malformed_requests_are_rejected_and_change_nothing(db: TestDb) {
             .unwrap()
             .is_none()
     );
+    app.stop().await;
+}
+
+/// What the original module accepted and sent along still joins: long names are shortened,
+/// relative avatar and presentation URLs resolved against the event's site (or left out
+/// without one), unusable URLs and voice bridges left out, `:` kept out of full names.
+async fn joins_the_original_allowed_still_work(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("bbb-1")]).await;
+    let mut client = app.client().await;
+    let mut request = room_request("lenient", "u-1", JOIN);
+    request.room_name = "Hall: ".to_owned() + &"n".repeat(300);
+    request.base_url = "https://events.example.org/video/".into();
+    let user = request.user.as_mut().unwrap();
+    user.display_name = "Dr. Ada: ".to_owned() + &"d".repeat(300);
+    user.avatar_url = "/media/avatars/ada.png".into();
+    let settings = request.settings.as_mut().unwrap();
+    settings.voice_bridge = "1234".into();
+    settings.presentation_url = "media/decks/intro.pdf".into();
+    let url = client
+        .room_url(authed(request.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    assert_join_works(&url).await;
+    let full_name = param(&url, "fullName").unwrap();
+    assert!(full_name.starts_with("Dr. Ada ddd"), "{full_name}");
+    assert_eq!(full_name.chars().count(), 256);
+    assert_eq!(
+        param(&url, "avatarURL").as_deref(),
+        Some("https://events.example.org/media/avatars/ada.png")
+    );
+    let m = &app.sim("bbb-1").meetings()[0];
+    assert!(m.name.starts_with("Hall: nnn"), "meeting names keep ':'");
+    assert_eq!(m.name.chars().count(), 256);
+    assert_ne!(m.voice_bridge, "1234", "BBB chose the bridge");
+    assert!(!m.create_params.iter().any(|(k, _)| k == "voiceBridge"));
+    assert_eq!(
+        m.presentation_urls,
+        vec!["https://events.example.org/video/media/decks/intro.pdf".to_owned()]
+    );
+
+    // Without a base URL, or with URLs no browser or BBB could fetch, the join still works
+    // and leaves them out.
+    for (avatar, presentation) in [
+        ("/media/a.png", "decks/x.pdf"),
+        ("javascript:alert(1)", "ftp://h/x.pdf"),
+    ] {
+        let mut request = room_request("lenient-2", "u-2", JOIN);
+        request.user.as_mut().unwrap().avatar_url = avatar.into();
+        request.settings.as_mut().unwrap().presentation_url = presentation.into();
+        request.settings.as_mut().unwrap().voice_bridge = "12a45".into();
+        let url = client
+            .room_url(authed(request))
+            .await
+            .unwrap()
+            .into_inner()
+            .url;
+        assert_eq!(param(&url, "avatarURL"), None, "{avatar}");
+    }
+    let plain = app
+        .sim("bbb-1")
+        .meetings()
+        .into_iter()
+        .find(|m| {
+            m.create_params
+                .iter()
+                .any(|(k, v)| k == "meta_Room" && v == "lenient-2")
+        })
+        .unwrap();
+    assert!(plain.presentation_urls.is_empty());
+
+    // A leading zero is a bridge BBB takes, as the import accepts it.
+    let mut request = room_request("lenient-3", "u-3", JOIN);
+    request.settings.as_mut().unwrap().voice_bridge = "01234".into();
+    client.room_url(authed(request)).await.unwrap();
+    let zero = app
+        .sim("bbb-1")
+        .meetings()
+        .into_iter()
+        .find(|m| m.voice_bridge == "01234");
+    assert!(zero.is_some());
     app.stop().await;
 }
 
@@ -766,6 +831,7 @@ on_both_databases!(
     health_reports_readiness_and_liveness,
     reflection_lists_the_services_in_both_versions,
     malformed_requests_are_rejected_and_change_nothing,
+    joins_the_original_allowed_still_work,
     recordings_are_listed_from_the_servers_that_hosted_the_room,
     no_secret_appears_in_any_reply,
 );
@@ -934,6 +1000,7 @@ async fn malformed_call_and_recording_requests_are_rejected(db: TestDb) {
                 call_id: call.clone(),
                 user: user("u", "U"),
                 domain: "".into(),
+                base_url: String::new(),
             },
         ),
         (
@@ -943,6 +1010,7 @@ async fn malformed_call_and_recording_requests_are_rejected(db: TestDb) {
                 call_id: call.clone(),
                 user: None,
                 domain: "".into(),
+                base_url: String::new(),
             },
         ),
         (
@@ -952,6 +1020,7 @@ async fn malformed_call_and_recording_requests_are_rejected(db: TestDb) {
                 call_id: call.clone(),
                 user: user("a b", "U"),
                 domain: "".into(),
+                base_url: String::new(),
             },
         ),
         (
@@ -961,6 +1030,7 @@ async fn malformed_call_and_recording_requests_are_rejected(db: TestDb) {
                 call_id: call.clone(),
                 user: user("u", "U"),
                 domain: "a/b".into(),
+                base_url: String::new(),
             },
         ),
     ];

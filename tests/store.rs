@@ -138,37 +138,25 @@ async fn calls_are_found_only_by_invited_members_of_their_event(db: TestDb) {
         .unwrap();
 
     assert_eq!(
-        store
-            .call_for_member("ev", &call.id, "alice")
-            .await
-            .unwrap(),
+        store.use_call("ev", &call.id, "alice").await.unwrap(),
         Some(call.clone())
     );
     assert_eq!(
-        store
-            .call_for_member("ev", &call.id, "mallory")
-            .await
-            .unwrap(),
+        store.use_call("ev", &call.id, "mallory").await.unwrap(),
         None
     );
     assert_eq!(
-        store
-            .call_for_member("other", &call.id, "alice")
-            .await
-            .unwrap(),
+        store.use_call("other", &call.id, "alice").await.unwrap(),
         None
     );
-    assert_eq!(
-        store.call_for_member("ev", "nope", "alice").await.unwrap(),
-        None
-    );
+    assert_eq!(store.use_call("ev", "nope", "alice").await.unwrap(), None);
 
     // A move keeps the identity and remembers both hosts.
     let moved = store.repin(&call.id, "a", "b").await.unwrap();
     assert_eq!(
         Some(&moved),
         store
-            .call_for_member("ev", &call.id, "bob")
+            .use_call("ev", &call.id, "bob")
             .await
             .unwrap()
             .as_ref()

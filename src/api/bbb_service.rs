@@ -51,17 +51,33 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     })
 }
 
-fn user(user: Option<proto::User>) -> validate::Checked<meetings::User> {
+/// Names are shortened to what BBB takes later (`meetings::params`), never refused.
+fn user(user: Option<proto::User>, base: Option<&url::Url>) -> validate::Checked<meetings::User> {
     let user = user.ok_or(ApiError::invalid("user", "is required"))?;
     Ok(meetings::User {
         id: validate::id("user.id", &user.id)?,
-        display_name: validate::text("user.display_name", &user.display_name, 256)?,
-        avatar_url: validate::optional_url("user.avatar_url", &user.avatar_url)?,
+        display_name: user.display_name,
+        avatar_url: validate::passed_url("user.avatar_url", &user.avatar_url, base),
     })
 }
 
-fn settings(s: Option<proto::RoomSettings>) -> validate::Checked<RoomSettings> {
+fn settings(
+    s: Option<proto::RoomSettings>,
+    base: Option<&url::Url>,
+) -> validate::Checked<RoomSettings> {
     let s = s.unwrap_or_default();
+    let voice_bridge = match meetings::params::voice_bridge(&s.voice_bridge) {
+        Some(bridge) => bridge.to_owned(),
+        None => {
+            if !s.voice_bridge.trim().is_empty() {
+                tracing::warn!(
+                    field = "settings.voice_bridge",
+                    "left a voice bridge that is not 5 digits out of the create"
+                );
+            }
+            String::new()
+        }
+    };
     Ok(RoomSettings {
         record: s.record,
         waiting_room: s.waiting_room,
@@ -72,21 +88,26 @@ fn settings(s: Option<proto::RoomSettings>) -> validate::Checked<RoomSettings> {
         hide_presentation: s.hide_presentation,
         auto_microphone: s.auto_microphone,
         auto_camera: s.auto_camera,
-        voice_bridge: validate::voice_bridge(&s.voice_bridge)?,
+        voice_bridge,
         prefer_server: validate::text("settings.prefer_server", s.prefer_server.trim(), 2048)?,
-        presentation_url: validate::optional_url("settings.presentation_url", &s.presentation_url)?,
+        presentation_url: validate::passed_url(
+            "settings.presentation_url",
+            &s.presentation_url,
+            base,
+        ),
     })
 }
 
 fn room_join(r: proto::RoomUrlRequest) -> validate::Checked<RoomJoin> {
+    let base = validate::base_url(&r.base_url)?;
     Ok(RoomJoin {
         event_id: validate::id("event_id", &r.event_id)?,
         organizer_id: validate::id("organizer_id", &r.organizer_id)?,
         room_id: validate::id("room_id", &r.room_id)?,
-        room_name: validate::text("room_name", &r.room_name, 256)?,
-        user: user(r.user)?,
+        room_name: r.room_name,
+        user: user(r.user, base.as_ref())?,
         permissions: Permissions::from_strings(r.permissions.iter().map(String::as_str)),
-        settings: settings(r.settings)?,
+        settings: settings(r.settings, base.as_ref())?,
         domain: validate::domain(&r.domain)?,
     })
 }
@@ -119,7 +140,8 @@ impl BbbService for BbbApi {
         let budget = self.budget(&request);
         let r = request.into_inner();
         let event_id = validate::id("event_id", &r.event_id)?;
-        let user = user(r.user)?;
+        let base = validate::base_url(&r.base_url)?;
+        let user = user(r.user, base.as_ref())?;
         let domain = validate::domain(&r.domain)?;
         // A malformed call id is just another call the user is not in.
         let call_id = uuid::Uuid::parse_str(&r.call_id)
@@ -216,6 +238,20 @@ impl BbbService for BbbApi {
             meetings_deleted: u32::try_from(deleted.meetings_deleted).unwrap_or(u32::MAX),
             meetings_ended: u32::try_from(deleted.meetings_ended).unwrap_or(u32::MAX),
             end_failed_on: deleted.end_failed_on,
+        }))
+    }
+
+    async fn availability(
+        &self,
+        request: Request<proto::AvailabilityRequest>,
+    ) -> Result<Response<proto::AvailabilityResponse>, Status> {
+        let r = request.into_inner();
+        let event_id = validate::id("event_id", &r.event_id)?;
+        let organizer_id = validate::id("organizer_id", &r.organizer_id)?;
+        let available = self.meetings.availability(&event_id, &organizer_id);
+        Ok(Response::new(proto::AvailabilityResponse {
+            rooms: available.rooms,
+            calls: available.calls,
         }))
     }
 

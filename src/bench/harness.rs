@@ -220,6 +220,7 @@ pub fn room(event: &str, room: &str, user: &str) -> proto::RoomUrlRequest {
         permissions: vec!["room:bbb.join".to_owned()],
         settings: Some(proto::RoomSettings::default()),
         domain: "events.example.org".to_owned(),
+        base_url: String::new(),
     }
 }
 

@@ -40,6 +40,13 @@ impl FleetServer {
     }
 }
 
+/// Whether an event's rooms, and its private calls, have a server to go to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Availability {
+    pub rooms: bool,
+    pub calls: bool,
+}
+
 /// What is known of one server right now, for placement, operators and metrics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerStatus {
@@ -306,6 +313,29 @@ impl Fleet {
             ServerState::Cordoned => self.running_on(&server.spec.id, meeting_id) != Some(false),
             ServerState::Enabled => true,
         }
+    }
+
+    /// Whether a server the event may use is enabled and healthy (for calls: one that is not
+    /// rooms-only). Caps are left out on purpose: a full server still serves what it holds and
+    /// frees up as meetings end, and the gate this answers hides BBB from a whole event.
+    pub fn availability(&self, event_id: &str, organizer_id: &str) -> Availability {
+        let servers = self.snapshot();
+        let live = self.live();
+        let mut available = Availability::default();
+        for server in servers.values() {
+            let healthy = live
+                .health
+                .get(&server.spec.id)
+                .is_some_and(|t| t.health() == Health::Healthy);
+            if server.spec.state == ServerState::Enabled
+                && healthy
+                && server.serves(event_id, organizer_id)
+            {
+                available.rooms = true;
+                available.calls |= !server.spec.rooms_only;
+            }
+        }
+        available
     }
 
     pub fn status(&self) -> HashMap<String, ServerStatus> {

@@ -6,7 +6,7 @@ pub mod params;
 
 use crate::{
     bbb::{BbbClient, BbbError},
-    fleet::{Fleet, FleetServer, MeetingKind, PlacementRequest},
+    fleet::{Availability, Fleet, FleetServer, MeetingKind, PlacementRequest},
     store::{Meeting, Store, StoreError},
 };
 use flight::Flights;
@@ -268,6 +268,11 @@ impl Meetings {
         within(Instant::now() + budget, async { Ok(insert.await?) }).await
     }
 
+    /// Whether rooms and calls of an event can be served now.
+    pub fn availability(&self, event_id: &str, organizer_id: &str) -> Availability {
+        self.core.fleet.availability(event_id, organizer_id)
+    }
+
     /// Removes a user from every private call (the user was deleted). Returns how many.
     pub async fn forget_user(&self, user_id: &str) -> Result<u64, Error> {
         Ok(self.core.store.forget_member(user_id).await?)
@@ -322,7 +327,7 @@ impl Meetings {
         let lookup = self
             .core
             .store
-            .call_for_member(&join.event_id, &join.call_id, &join.user.id);
+            .use_call(&join.event_id, &join.call_id, &join.user.id);
         let meeting = within(deadline, async { Ok(lookup.await?) })
             .await?
             .ok_or(Error::BbbFailed(Failure::NotInvited))?;

@@ -28,8 +28,8 @@ pub fn room_create(meeting: &Meeting, room_name: &str, settings: &RoomSettings) 
         )
         .push_bool("lockSettingsDisableCam", settings.disable_cam)
         .push_bool("lockSettingsDisablePublicChat", settings.disable_chat);
-    if !settings.voice_bridge.is_empty() {
-        q.push("voiceBridge", &settings.voice_bridge);
+    if let Some(bridge) = voice_bridge(&settings.voice_bridge) {
+        q.push("voiceBridge", bridge);
     }
     q.push("guestPolicy", guest_policy(settings));
     q
@@ -137,32 +137,45 @@ fn push_style(q: &mut Query, domain: &str) {
 /// counts Java chars), "Meeting" when too short — a name BBB refuses would make the room
 /// unusable for good.
 pub fn meeting_name(room_name: &str) -> String {
-    let clean = full_name(room_name);
+    let name = within_bbb_limit(&without_control(room_name));
+    if name.encode_utf16().count() < 2 {
+        "Meeting".to_owned()
+    } else {
+        name
+    }
+}
+
+/// The display name as BBB should show it: control characters (which BBB rejects) and `:`
+/// removed, whitespace trimmed, at most 256 UTF-16 units. The original module stripped `:`
+/// because "some things break BBB"; nothing in BBB's API documents it as safe, so it stays out.
+pub fn full_name(display_name: &str) -> String {
+    within_bbb_limit(&without_control(display_name).replace(':', ""))
+}
+
+/// A voice bridge BBB can take: five digits (a leading zero is fine for FreeSWITCH). Anything
+/// else is left out, so that BBB picks one, rather than failing every join of the room; the
+/// import applies the same rule.
+pub fn voice_bridge(value: &str) -> Option<&str> {
+    let value = value.trim();
+    (value.len() == 5 && value.bytes().all(|b| b.is_ascii_digit())).then_some(value)
+}
+
+fn without_control(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).collect()
+}
+
+/// Trimmed, and cut to the 256 UTF-16 units BBB allows for names.
+fn within_bbb_limit(text: &str) -> String {
     let mut units = 0;
-    let truncated: String = clean
+    let cut: String = text
+        .trim()
         .chars()
         .take_while(|c| {
             units += c.len_utf16();
             units <= 256
         })
         .collect();
-    let truncated = truncated.trim_end();
-    if truncated.encode_utf16().count() < 2 {
-        "Meeting".to_owned()
-    } else {
-        truncated.to_owned()
-    }
-}
-
-/// The display name as BBB should show it: control characters (which BBB rejects) removed and
-/// whitespace trimmed.
-pub fn full_name(display_name: &str) -> String {
-    display_name
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect::<String>()
-        .trim()
-        .to_owned()
+    cut.trim_end().to_owned()
 }
 
 #[cfg(test)]
@@ -310,6 +323,34 @@ mod tests {
         let name = meeting_name(&emoji);
         assert_eq!(name.encode_utf16().count(), 256);
         assert_eq!(meeting_name(&"x".repeat(300)).len(), 256);
+        assert_eq!(
+            meeting_name("Q&A: day 1"),
+            "Q&A: day 1",
+            "only display names lose ':'"
+        );
+    }
+
+    #[test]
+    fn display_names_lose_colons_and_fit_bbb() {
+        assert_eq!(full_name(" Dr. Ada: Lovelace\u{7} "), "Dr. Ada Lovelace");
+        assert_eq!(full_name(":::"), "");
+        assert_eq!(full_name(&"é".repeat(300)).chars().count(), 256);
+        assert_eq!(full_name(&"😀".repeat(200)).encode_utf16().count(), 256);
+    }
+
+    #[test]
+    fn voice_bridges_bbb_cannot_take_are_left_out() {
+        assert_eq!(voice_bridge("70757"), Some("70757"));
+        assert_eq!(voice_bridge(" 01234 "), Some("01234"));
+        for bad in ["", "1234", "123456", "7075a", "７０７５７"] {
+            assert_eq!(voice_bridge(bad), None, "{bad}");
+        }
+        let odd = RoomSettings {
+            voice_bridge: "12".into(),
+            ..RoomSettings::default()
+        };
+        let p = params(&room_create(&meeting(Some("r")), "Room", &odd));
+        assert_eq!(get(&p, "voiceBridge"), None);
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub mod meeting {
         /// could use, since the original kept no hosting history.
         pub imported: bool,
         pub idempotency_key: Option<String>,
+        /// Private calls: the last join (or the creation), from which a call expires.
+        pub last_used_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,7 +6,12 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Fleet), Box::new(Lifecycle)]
+        vec![
+            Box::new(Initial),
+            Box::new(Fleet),
+            Box::new(Lifecycle),
+            Box::new(CallUse),
+        ]
     }
 }
 
@@ -251,6 +256,37 @@ impl MigrationTrait for Lifecycle {
                     .to_owned(),
             )
             .await?;
+        Ok(())
+    }
+}
+
+/// Private calls expire by their last use, not by their age: a call message in a conversation
+/// keeps working as long as its members keep joining.
+struct CallUse;
+
+impl MigrationName for CallUse {
+    fn name(&self) -> &str {
+        "m0004_call_use"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CallUse {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("meetings")
+                    .add_column(big_integer("last_used_at").default(0))
+                    .to_owned(),
+            )
+            .await?;
+        // Until its next join, a call counts as last used when it was created.
+        let update = Query::update()
+            .table("meetings")
+            .value("last_used_at", Expr::col("created_at"))
+            .to_owned();
+        manager.exec_stmt(update).await?;
         Ok(())
     }
 }

@@ -426,12 +426,13 @@ impl Store {
             .await
     }
 
-    /// Deletes private calls created before `max_age` ago. Returns how many.
+    /// Deletes private calls last used (joined, or else created) before `max_age` ago.
+    /// Returns how many.
     pub async fn expire_calls(&self, max_age: Duration) -> Result<u64> {
         let oldest = now_ms() - max_age.as_millis() as i64;
         self.delete_meetings(sea_orm::sea_query::ExprTrait::and(
             meeting::Column::RoomId.is_null(),
-            meeting::Column::CreatedAt.lt(oldest),
+            meeting::Column::LastUsedAt.lt(oldest),
         ))
         .await
     }
@@ -470,9 +471,9 @@ impl Store {
         .await
     }
 
-    /// The call, if it exists, belongs to `event_id` and `member_id` was invited. Every other
-    /// case is the same `None`, so callers cannot tell them apart.
-    pub async fn call_for_member(
+    /// The call, if it exists, belongs to `event_id` and `member_id` was invited, marked as used
+    /// now. Every other case is the same `None`, so callers cannot tell them apart.
+    pub async fn use_call(
         &self,
         event_id: &str,
         call_id: &str,
@@ -495,7 +496,20 @@ impl Store {
                 .filter(meeting::Column::RoomId.is_null())
                 .one(&self.db)
                 .await?;
-            Ok(row.map(meeting_from_row))
+            let Some(row) = row else { return Ok(None) };
+            // A write only when the recorded use is stale: joins mostly just read.
+            let now = now_ms();
+            if now - row.last_used_at > CALL_USE_RESOLUTION_MS {
+                meeting::Entity::update_many()
+                    .col_expr(
+                        meeting::Column::LastUsedAt,
+                        sea_orm::sea_query::Expr::value(now),
+                    )
+                    .filter(meeting::Column::Id.eq(call_id))
+                    .exec(&self.db)
+                    .await?;
+            }
+            Ok(Some(meeting_from_row(row)))
         })
         .await
     }
@@ -610,7 +624,11 @@ pub(crate) fn server_row(
     }
 }
 
+/// How stale a call's recorded last use may be (expiry counts in days, not seconds).
+const CALL_USE_RESOLUTION_MS: i64 = 1_000;
+
 pub(crate) fn meeting_row(m: &Meeting) -> meeting::ActiveModel {
+    let now = now_ms();
     meeting::ActiveModel {
         id: Set(m.id.clone()),
         event_id: Set(m.event_id.clone()),
@@ -620,9 +638,10 @@ pub(crate) fn meeting_row(m: &Meeting) -> meeting::ActiveModel {
         attendee_pw: Set(m.attendee_pw.clone()),
         moderator_pw: Set(m.moderator_pw.clone()),
         server_id: Set(m.server_id.clone()),
-        created_at: Set(now_ms()),
+        created_at: Set(now),
         imported: Set(m.imported),
         idempotency_key: Set(None),
+        last_used_at: Set(now),
     }
 }
 

@@ -283,6 +283,7 @@ pub fn room_request(room: &str, user_id: &str, permissions: &[&str]) -> proto::R
         permissions: permissions.iter().map(|p| p.to_string()).collect(),
         settings: Some(proto::RoomSettings::default()),
         domain: "events.example.org".into(),
+        base_url: String::new(),
     }
 }
 
