@@ -32,9 +32,10 @@ class ServerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 
 class ServerHealth(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
-    SERVER_HEALTH_UNKNOWN: _ClassVar[ServerHealth]
+    SERVER_HEALTH_UNSPECIFIED: _ClassVar[ServerHealth]
     SERVER_HEALTH_HEALTHY: _ClassVar[ServerHealth]
     SERVER_HEALTH_UNHEALTHY: _ClassVar[ServerHealth]
+    SERVER_HEALTH_MISCONFIGURED: _ClassVar[ServerHealth]
 
 class MeetingKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -54,9 +55,10 @@ SERVER_STATE_UNSPECIFIED: ServerState
 SERVER_STATE_ENABLED: ServerState
 SERVER_STATE_CORDONED: ServerState
 SERVER_STATE_DISABLED: ServerState
-SERVER_HEALTH_UNKNOWN: ServerHealth
+SERVER_HEALTH_UNSPECIFIED: ServerHealth
 SERVER_HEALTH_HEALTHY: ServerHealth
 SERVER_HEALTH_UNHEALTHY: ServerHealth
+SERVER_HEALTH_MISCONFIGURED: ServerHealth
 MEETING_KIND_UNSPECIFIED: MeetingKind
 MEETING_KIND_ROOM: MeetingKind
 MEETING_KIND_CALL: MeetingKind
@@ -288,7 +290,7 @@ class ServerSpec(_message.Message):
     def __init__(self, id: _Optional[str] = ..., url: _Optional[str] = ..., secret: _Optional[str] = ..., checksum: _Optional[str] = ..., state: _Optional[_Union[ServerState, str]] = ..., rooms_only: bool = ..., events: _Optional[_Iterable[str]] = ..., organizers: _Optional[_Iterable[str]] = ..., weight: _Optional[float] = ..., max_meetings: _Optional[int] = ..., max_participants: _Optional[int] = ...) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("spec", "draining", "health", "load", "meetings", "participants", "from_file")
+    __slots__ = ("spec", "draining", "health", "load", "meetings", "participants", "from_file", "health_reason")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     DRAINING_FIELD_NUMBER: _ClassVar[int]
     HEALTH_FIELD_NUMBER: _ClassVar[int]
@@ -296,6 +298,7 @@ class ServerInfo(_message.Message):
     MEETINGS_FIELD_NUMBER: _ClassVar[int]
     PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
     FROM_FILE_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_REASON_FIELD_NUMBER: _ClassVar[int]
     spec: ServerSpec
     draining: bool
     health: ServerHealth
@@ -303,7 +306,8 @@ class ServerInfo(_message.Message):
     meetings: int
     participants: int
     from_file: bool
-    def __init__(self, spec: _Optional[_Union[ServerSpec, _Mapping]] = ..., draining: bool = ..., health: _Optional[_Union[ServerHealth, str]] = ..., load: _Optional[float] = ..., meetings: _Optional[int] = ..., participants: _Optional[int] = ..., from_file: bool = ...) -> None: ...
+    health_reason: str
+    def __init__(self, spec: _Optional[_Union[ServerSpec, _Mapping]] = ..., draining: bool = ..., health: _Optional[_Union[ServerHealth, str]] = ..., load: _Optional[float] = ..., meetings: _Optional[int] = ..., participants: _Optional[int] = ..., from_file: bool = ..., health_reason: _Optional[str] = ...) -> None: ...
 
 class ListServersRequest(_message.Message):
     __slots__ = ()
