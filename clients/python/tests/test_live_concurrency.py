@@ -48,8 +48,8 @@ def test_a_hundred_joins_against_slow_bbb_run_concurrently(stack: Stack) -> None
         assert took >= LATENCY_MS / 1000
         assert took < 10 * LATENCY_MS / 1000, f"{JOINS} joins took {took:.1f} s"
         # The loop kept turning: no tick waited anywhere near one BBB answer.
-        assert max(gaps) < 0.25, f"the event loop stalled for {max(gaps):.3f} s"
-        assert len(gaps) >= took / 0.05, f"only {len(gaps)} ticks in {took:.1f} s"
+        assert max(gaps) < 0.4, f"the event loop stalled for {max(gaps):.3f} s"
+        assert len(gaps) >= took / 0.1, f"only {len(gaps)} ticks in {took:.1f} s"
 
     for server in ("slow-1", "slow-2"):
         stack.control(server, "latency", ms=LATENCY_MS)

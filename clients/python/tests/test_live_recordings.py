@@ -150,5 +150,6 @@ def test_recordings_when_every_server_fails_are_bbb_failed(stack: Stack) -> None
         finally:
             stack.control("down-1", "fault", mode="none")
 
+    stack.wait_healthy("down-1")
     run_live(stack, scenario)
     stack.wait_healthy("down-1")

@@ -267,12 +267,21 @@ def test_bbb_down_is_bbb_failed(stack: Stack) -> None:
     async def join(live: LiveBbb) -> list:
         return await live.handle(["bbb.room_url", 1, {"room": "r"}], ctx)
 
+    async def availability(live: LiveBbb) -> dict:
+        return await live.availability(ctx)
+
+    stack.wait_healthy("down-1")
     assert run_live(stack, join)[0] == "success"
     stack.control("down-1", "fault", mode="unavailable")
     try:
         started = time.monotonic()
         assert reply_error(run_live(stack, join)) == "bbb.failed"
         assert time.monotonic() - started < 10.5, "answered within the join's deadline"
+        # The failing server is soon unhealthy: the availability gate says so.
+        deadline = time.monotonic() + 5
+        while run_live(stack, availability)["rooms"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert run_live(stack, availability) == {"rooms": False, "calls": False}
     finally:
         stack.control("down-1", "fault", mode="none")
     stack.wait_healthy("down-1")

@@ -1,0 +1,162 @@
+//! The Python package (`clients/python`): its pytest suite, run against this build of
+//! `eventyay-bbb` and its emulator, on the package as pip installs it.
+//!
+//! The interpreter is `EVENTYAY_BBB_PYTHON` (CI makes a virtualenv from
+//! `clients/python/requirements-dev.txt`), else `python3`. It needs pip, grpcio, grpcio-status,
+//! protobuf, pytest and setuptools. Outside CI a missing one skips this test, loudly; in CI
+//! (`CI=true`) it fails it.
+//!
+//! The package is installed offline from a copy of the source (so pip's build leaves nothing in
+//! the tree) into a temporary directory, and pytest runs with only that directory added to
+//! `PYTHONPATH`: what is tested is the installed copy, not `clients/python/src`.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+const MODULES: &[&str] = &[
+    "pip",
+    "grpc",
+    "grpc_status",
+    "google.protobuf",
+    "pytest",
+    "setuptools",
+];
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+fn python() -> Option<String> {
+    let python = std::env::var("EVENTYAY_BBB_PYTHON").unwrap_or_else(|_| "python3".into());
+    let missing: Vec<&str> = MODULES
+        .iter()
+        .copied()
+        .filter(|module| {
+            !Command::new(&python)
+                .args(["-c", &format!("import {module}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return Some(python);
+    }
+    if in_ci() {
+        panic!(
+            "{python} lacks {} in CI: install clients/python/requirements-dev.txt (see .ci/run) \
+             or point EVENTYAY_BBB_PYTHON at an interpreter that has it",
+            missing.join(", ")
+        );
+    }
+    eprintln!(
+        "\n*** SKIPPED: {python} lacks {}; `pip install -r clients/python/requirements-dev.txt` \
+         (or set EVENTYAY_BBB_PYTHON) to run the Python package's tests ***\n",
+        missing.join(", ")
+    );
+    None
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "eventyay-bbb-python-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copies the package's source, leaving out what builds and test runs leave behind.
+fn copy_source(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if matches!(
+            name.as_ref(),
+            "build" | "dist" | "__pycache__" | ".pytest_cache" | "tests"
+        ) || name.ends_with(".egg-info")
+        {
+            continue;
+        }
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_source(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_python_package_passes_its_tests_against_the_service() {
+    let Some(python) = python() else { return };
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let package = root.join("clients/python");
+    let scratch = TempDir::new();
+    let source = scratch.0.join("source");
+    let installed = scratch.0.join("site");
+    copy_source(&package, &source);
+
+    let pip = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args([
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+        ])
+        .arg(&installed)
+        .arg(&source)
+        .output()
+        .unwrap();
+    assert!(
+        pip.status.success(),
+        "pip could not install clients/python:\n{}\n{}",
+        String::from_utf8_lossy(&pip.stdout),
+        String::from_utf8_lossy(&pip.stderr)
+    );
+
+    let pytest = Command::new(&python)
+        .args(["-m", "pytest"])
+        .arg(package.join("tests"))
+        .args(["-p", "no:cacheprovider", "-q", "-rs"])
+        .current_dir(&scratch.0)
+        .env("PYTHONPATH", &installed)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("EVENTYAY_BBB_BIN", env!("CARGO_BIN_EXE_eventyay-bbb"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&pytest.stdout);
+    let stderr = String::from_utf8_lossy(&pytest.stderr);
+    assert!(
+        pytest.status.success(),
+        "pytest failed:\n{stdout}\n{stderr}"
+    );
+    // Print the summary (skips included) where `cargo nextest run --no-capture` shows it.
+    println!("{stdout}");
+}
