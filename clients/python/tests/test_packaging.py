@@ -120,3 +120,12 @@ def test_the_version_checks_of_the_generated_code_fit_the_declared_ranges() -> N
     assert floors["protobuf"] == [".".join(gencode.groups())], floors
     assert floors["grpcio"] == [grpc_version.group(1)], floors
     assert floors["grpcio-status"] == [grpc_version.group(1)], floors
+
+
+def test_the_glue_for_eventyay_compiles_and_is_no_package() -> None:
+    glue = PACKAGE_DIR / "glue"
+    files = sorted(glue.glob("*.py"))
+    assert {f.name for f in files} >= {"settings.py", "services_bbb.py", "live_modules_bbb.py", "chat_hook.py"}
+    assert not (glue / "__init__.py").exists() and not (glue / "eventyay").exists()
+    for path in files:
+        compile(path.read_text(), str(path), "exec")
