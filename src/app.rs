@@ -58,21 +58,19 @@ impl Service {
             store.clone(),
             store.servers().await?,
             settings.health,
+            BbbClient::new(settings.bbb_timeouts),
         ));
-        let bbb = BbbClient::new(settings.bbb_timeouts);
         crate::fleet::observe(&fleet);
         // A restart must not leave the fleet unusable until the first poll: ask every server
         // once now, briefly.
-        poller::poll_once(&fleet, &bbb, START_PROBE.min(settings.bbb_timeouts.poll)).await;
-        let meetings = Meetings::new(
+        poller::poll_once(&fleet, START_PROBE.min(settings.bbb_timeouts.poll)).await;
+        let meetings = Arc::new(Meetings::new(
             store.clone(),
             fleet.clone(),
-            bbb.clone(),
             settings.ensure_ttl,
-        );
-        let meetings = Arc::new(meetings);
-        let recordings = Recordings::new(store.clone(), fleet.clone(), bbb.clone());
-        let operators = Operators::new(store.clone(), fleet.clone(), bbb.clone(), meetings.clone());
+        ));
+        let recordings = Recordings::new(store.clone(), fleet.clone());
+        let operators = Operators::new(store.clone(), fleet.clone(), meetings.clone());
         let listener =
             TcpListener::bind(settings.listen)
                 .await
@@ -96,7 +94,6 @@ impl Service {
         tokio::spawn(poller::run(
             fleet,
             store.clone(),
-            bbb,
             settings.poll_interval,
             settings.call_max_age,
             stop.subscribe(),

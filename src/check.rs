@@ -171,7 +171,7 @@ async fn check_server(bbb: &BbbClient, server: &Server) -> Result<String, String
             server.checksum,
             meetings.len()
         )),
-        Err(BbbError::Api { key, .. }) if key == "checksumError" => {
+        Err(err) if err.is_checksum_refused() => {
             let mut accepted = Vec::new();
             for algorithm in ChecksumAlgorithm::ALL {
                 if algorithm != server.checksum
@@ -194,7 +194,7 @@ async fn check_server(bbb: &BbbClient, server: &Server) -> Result<String, String
             })
         }
         Err(err @ (BbbError::Unreachable(_) | BbbError::Timeout(_))) => Err(format!("{at}: {err}")),
-        Err(err @ (BbbError::HttpStatus(_) | BbbError::BadXml(_))) => {
+        Err(err @ (BbbError::HttpStatus(_) | BbbError::BadXml(_) | BbbError::NotBbb(_))) => {
             Err(format!("{at}: {err}; is this the server's BBB URL?"))
         }
         Err(err) => Err(format!("{at}: getMeetings failed: {err}")),

@@ -3,7 +3,7 @@
 //! every replica sees it, and written to the audit log. No secret is ever returned or logged.
 
 use crate::{
-    bbb::{BbbClient, BbbError, Endpoint},
+    bbb::Endpoint,
     config::is_valid_id,
     fleet::{Explained, Fleet, MeetingKind, PlacementRequest, ServerStatus},
     meetings::Meetings,
@@ -57,7 +57,6 @@ pub struct Moved {
 pub struct Operators {
     store: Store,
     fleet: Arc<Fleet>,
-    bbb: BbbClient,
     meetings: Arc<Meetings>,
 }
 
@@ -65,11 +64,10 @@ pub struct Operators {
 const PROBE: Duration = Duration::from_secs(3);
 
 impl Operators {
-    pub fn new(store: Store, fleet: Arc<Fleet>, bbb: BbbClient, meetings: Arc<Meetings>) -> Self {
+    pub fn new(store: Store, fleet: Arc<Fleet>, meetings: Arc<Meetings>) -> Self {
         Self {
             store,
             fleet,
-            bbb,
             meetings,
         }
     }
@@ -166,11 +164,8 @@ impl Operators {
         let Some(server) = self.fleet.get(id) else {
             return;
         };
-        let at = std::time::SystemTime::now();
-        let answer = tokio::time::timeout(PROBE, self.bbb.get_meetings(&server.endpoint))
-            .await
-            .unwrap_or(Err(BbbError::Timeout(PROBE)));
-        self.fleet.record_poll(id, answer.as_deref(), at);
+        // The outcome lands in the server's health, which the reply shows.
+        let _ = self.fleet.poll(&server, PROBE).await;
     }
 
     pub async fn remove(&self, actor: &str, id: &str) -> Result<(), Error> {
@@ -269,17 +264,12 @@ impl Operators {
         }
         let ended = match self.fleet.get(&from) {
             Some(old) => match self
-                .bbb
-                .end(
-                    &old.endpoint,
-                    &meeting.bbb_meeting_id,
-                    Some(&meeting.moderator_pw),
-                )
+                .fleet
+                .end(&old, &meeting.bbb_meeting_id, Some(&meeting.moderator_pw))
                 .await
             {
                 // Not running there: nothing to end.
-                Ok(()) => true,
-                Err(BbbError::Api { key, .. }) if key == "notFound" => true,
+                Ok(_) => true,
                 Err(err) => {
                     tracing::warn!(server = %from, error = %err, "ending the meeting before a move failed");
                     false

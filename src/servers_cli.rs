@@ -126,6 +126,7 @@ fn health_name(health: i32) -> &'static str {
     match proto::ServerHealth::try_from(health) {
         Ok(proto::ServerHealth::Healthy) => "healthy",
         Ok(proto::ServerHealth::Unhealthy) => "unhealthy",
+        Ok(proto::ServerHealth::Misconfigured) => "misconfigured",
         _ => "unknown",
     }
 }
@@ -160,7 +161,8 @@ fn server_json(s: &proto::ServerInfo) -> Value {
     let spec = s.spec.clone().unwrap_or_default();
     json!({
         "id": spec.id, "url": spec.url, "checksum": spec.checksum, "state": state_name(spec.state),
-        "draining": s.draining, "health": health_name(s.health), "load": s.load,
+        "draining": s.draining, "health": health_name(s.health),
+        "health_reason": s.health_reason, "load": s.load,
         "meetings": s.meetings, "participants": s.participants, "weight": spec.weight,
         "rooms_only": spec.rooms_only, "events": spec.events, "organizers": spec.organizers,
         "max_meetings": spec.max_meetings, "max_participants": spec.max_participants,
@@ -241,6 +243,7 @@ pub async fn run(args: ServersArgs) -> Result<(), Box<dyn Error>> {
                             "PARTICIPANTS",
                             "WEIGHT",
                             "URL",
+                            "WHY",
                         ],
                         servers
                             .iter()
@@ -260,6 +263,7 @@ pub async fn run(args: ServersArgs) -> Result<(), Box<dyn Error>> {
                                     s.participants.to_string(),
                                     format!("{}", spec.weight),
                                     spec.url,
+                                    s.health_reason.clone(),
                                 ]
                             })
                             .collect(),
@@ -300,8 +304,13 @@ pub async fn run(args: ServersArgs) -> Result<(), Box<dyn Error>> {
                 json!({"created": reply.created, "server": server_json(&server)}),
                 &|| {
                     let spec = server.spec.clone().unwrap_or_default();
+                    let why = if server.health_reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", server.health_reason)
+                    };
                     println!(
-                        "{} {}: {}, {}",
+                        "{} {}: {}, {}{why}",
                         if reply.created { "added" } else { "updated" },
                         spec.id,
                         state_name(spec.state),

@@ -91,6 +91,62 @@ impl Drop for Proc {
     }
 }
 
+// Multi-threaded: the emulators must answer while the test blocks reading the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_says_once_which_server_is_misconfigured_and_why_never_its_secret() {
+    let good = SimServer::start(SimConfig::new("right-secret-of-bbb-1"))
+        .await
+        .unwrap();
+    let typo = SimServer::start(SimConfig::new("the-real-secret-of-bbb-2"))
+        .await
+        .unwrap();
+    let dir = TempDir::new();
+    let servers = dir.0.join("servers.toml");
+    std::fs::write(
+        &servers,
+        format!(
+            "[[servers]]\nid = \"bbb-1\"\nurl = \"{}\"\nsecret = \"right-secret-of-bbb-1\"\n\n\
+             [[servers]]\nid = \"bbb-2\"\nurl = \"{}\"\nsecret = \"canary-typo-secret-3c1d\"\n",
+            good.base_url(),
+            typo.base_url()
+        ),
+    )
+    .unwrap();
+    let mut proc = Proc::spawn(
+        Command::new(BIN)
+            .arg("serve")
+            .env_clear()
+            .env("EVENTYAY_BBB_LISTEN", "127.0.0.1:0")
+            .env("EVENTYAY_BBB_DATABASE_URL", "sqlite::memory:")
+            .env("EVENTYAY_BBB_API_TOKEN", "a-token-of-sixteen-chars")
+            .env("EVENTYAY_BBB_POLL_INTERVAL", "200ms")
+            .env("EVENTYAY_BBB_SERVERS_FILE", &servers),
+    );
+    let line = proc.wait_for("server is misconfigured");
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(
+        line.contains("bbb-2") && line.contains("checksum refused"),
+        "{line}"
+    );
+    proc.wait_for("serving gRPC");
+    // Several polls later, still said only once.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let output = proc.stop().await;
+    assert_eq!(
+        output.matches("server is misconfigured").count(),
+        1,
+        "{output}"
+    );
+    assert!(
+        !output
+            .lines()
+            .any(|l| l.contains("bbb-1") && l.contains("misconfigured")),
+        "{output}"
+    );
+    assert!(!output.contains("canary-typo-secret"), "{output}");
+    assert!(!output.contains("the-real-secret"), "{output}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_from_environment_and_servers_file_never_prints_a_secret() {
     let sim_secret = "canary-sim-secret-1b6f0e3a";

@@ -349,6 +349,164 @@ async fn explain_shows_the_ranking_with_its_numbers(db: TestDb) {
     app.stop().await;
 }
 
+/// Answers every request with the same web page, as a URL that is not a BBB API does.
+async fn not_bbb() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let page =
+                    "<!DOCTYPE html><html><body>Welcome to the conference site</body></html>";
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                    page.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}/bigbluebutton/")
+}
+
+/// A server that answers but refuses us — its secret rotated on the BBB side, or its URL no
+/// BBB API — is listed MISCONFIGURED with why, takes no new meeting, loses its pinned rooms at
+/// their next join without a failed join, and takes meetings again once fixed.
+async fn misconfigured_servers_are_seen_avoided_and_recover(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("s1"), SimSpec::new("s2")]).await;
+    let mut client = app.client().await;
+    let mut admin = admin(&app).await;
+    let mut on_s2 = Vec::new();
+    for i in 0..20 {
+        let room = format!("early-{i}");
+        let url = client
+            .room_url(authed(room_request(&room, "u", JOIN)))
+            .await
+            .unwrap()
+            .into_inner();
+        if url.server_id == "s2" {
+            on_s2.push(room);
+        }
+    }
+    assert!(!on_s2.is_empty());
+
+    // The BBB side rotates its secret: the next join of a room pinned there moves it.
+    app.sim("s2")
+        .set_secret(eventyay_bbb::secret::Secret::new("rotated-on-bbb-side"));
+    // Past the time a fresh create is trusted (300 ms here), a join asks BBB again.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let moved = client
+        .room_url(authed(room_request(&on_s2[0], "u", JOIN)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(moved.server_id, "s1");
+    assert_join_works(&moved.url).await;
+
+    let put = admin
+        .put_server(as_admin(proto::PutServerRequest {
+            server: Some(spec("web", &not_bbb().await, "whatever")),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .server
+        .unwrap();
+    assert_eq!(put.health(), proto::ServerHealth::Misconfigured);
+    assert!(
+        put.health_reason.contains("not BBB"),
+        "{}",
+        put.health_reason
+    );
+
+    let by_id = |servers: &[proto::ServerInfo], id: &str| {
+        servers
+            .iter()
+            .find(|s| s.spec.as_ref().unwrap().id == id)
+            .unwrap()
+            .clone()
+    };
+    let s2 = by_id(&servers(&mut admin).await, "s2");
+    assert_eq!(s2.health(), proto::ServerHealth::Misconfigured);
+    assert!(
+        s2.health_reason.contains("checksum refused"),
+        "{}",
+        s2.health_reason
+    );
+    assert!(!s2.health_reason.contains("rotated"), "never a secret");
+
+    for i in 0..20 {
+        let url = client
+            .room_url(authed(room_request(&format!("later-{i}"), "u", JOIN)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(url.server_id, "s1", "nothing new on a misconfigured server");
+    }
+    for room in &on_s2[1..] {
+        let url = client
+            .room_url(authed(room_request(room, "u", JOIN)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            url.server_id, "s1",
+            "pinned rooms move as from a dead server"
+        );
+    }
+    let explained = admin
+        .explain_placement(as_admin(proto::ExplainPlacementRequest {
+            event_id: "ev-1".into(),
+            organizer_id: "org-1".into(),
+            kind: proto::MeetingKind::Room as i32,
+            prefer_server: String::new(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let s2_row = explained
+        .candidates
+        .iter()
+        .find(|c| c.server_id == "s2")
+        .unwrap();
+    assert!(
+        s2_row
+            .excluded_because
+            .starts_with("misconfigured: checksum refused"),
+        "{s2_row:?}"
+    );
+
+    // The operator puts the new secret in: healthy at once, and it takes rooms again.
+    let mut fixed = spec("s2", &app.sim("s2").base_url(), "rotated-on-bbb-side");
+    fixed.state = proto::ServerState::Enabled as i32;
+    let put = admin
+        .put_server(as_admin(proto::PutServerRequest {
+            server: Some(fixed),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .server
+        .unwrap();
+    assert_eq!(put.health(), proto::ServerHealth::Healthy);
+    assert_eq!(put.health_reason, "");
+    let mut placed_on_s2 = 0;
+    for i in 0..20 {
+        let url = client
+            .room_url(authed(room_request(&format!("fixed-{i}"), "u", JOIN)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_join_works(&url.url).await;
+        placed_on_s2 += usize::from(url.server_id == "s2");
+    }
+    assert!(placed_on_s2 > 0, "the fixed server takes rooms again");
+    app.stop().await;
+}
+
 on_both_databases!(
     only_admin_tokens_open_it,
     servers_added_later_are_probed_and_take_meetings_and_secrets_stay_hidden,
@@ -356,4 +514,5 @@ on_both_databases!(
     cordon_and_drain,
     move_room_ends_first_and_refuses_unless_forced,
     explain_shows_the_ranking_with_its_numbers,
+    misconfigured_servers_are_seen_avoided_and_recover,
 );

@@ -60,6 +60,7 @@ fn info(view: ServerView) -> proto::ServerInfo {
     let s = view.server;
     let status = view.status.unwrap_or(crate::fleet::ServerStatus {
         health: Health::Unknown,
+        health_reason: String::new(),
         load: 0.0,
         meetings: 0,
         polled_meetings: 0,
@@ -83,14 +84,16 @@ fn info(view: ServerView) -> proto::ServerInfo {
         }),
         draining: s.draining,
         health: match status.health {
-            Health::Unknown => proto::ServerHealth::Unknown,
+            Health::Unknown => proto::ServerHealth::Unspecified,
             Health::Healthy => proto::ServerHealth::Healthy,
             Health::Unhealthy => proto::ServerHealth::Unhealthy,
+            Health::Misconfigured => proto::ServerHealth::Misconfigured,
         } as i32,
         load: status.load,
         meetings: status.meetings,
         participants: status.participants,
         from_file: view.from_file,
+        health_reason: status.health_reason,
     }
 }
 
@@ -251,7 +254,7 @@ impl FleetService for FleetApi {
                     score: r.score(),
                     server_id: r.server_id,
                     eligible: r.excluded_because.is_none(),
-                    excluded_because: r.excluded_because.unwrap_or_default().to_owned(),
+                    excluded_because: r.excluded_because.clone().unwrap_or_default(),
                     tier: u32::from(r.tier),
                     load: r.load,
                     weight: r.weight,

@@ -49,6 +49,14 @@ const RECORDINGS_PAGE: u64 = 100;
 /// A bound on pagination, so a server that misreports `totalElements` cannot loop us forever.
 const MAX_RECORDING_PAGES: u64 = 100;
 
+/// What `end` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Ended,
+    /// BBB does not know the meeting: nothing was running to end.
+    NotRunning,
+}
+
 /// The HTTP client BBB calls share, so connections are pooled per server; servers with TLS
 /// settings of their own get a client per distinct setting.
 #[derive(Debug, Clone)]
@@ -177,7 +185,7 @@ impl BbbClient {
         endpoint: &Endpoint,
         meeting_id: &str,
         moderator_pw: Option<&str>,
-    ) -> Result<(), BbbError> {
+    ) -> Result<Ended, BbbError> {
         let mut query = Query::new().with("meetingID", meeting_id);
         if let Some(pw) = moderator_pw {
             query.push("password", pw);
@@ -185,7 +193,11 @@ impl BbbClient {
         let body = self
             .get(endpoint, "end", &query, self.timeouts.info)
             .await?;
-        response::ended(&body)
+        match response::ended(&body) {
+            Ok(()) => Ok(Ended::Ended),
+            Err(err) if err.is_unknown_meeting() => Ok(Ended::NotRunning),
+            Err(err) => Err(err),
+        }
     }
 
     /// Every recording of the given meetings, in any state, following BBB 2.6+ pagination.

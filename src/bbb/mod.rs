@@ -10,9 +10,9 @@ mod response;
 pub mod xml;
 
 pub use checksum::ChecksumAlgorithm;
-pub use client::{BbbClient, Timeouts, install_crypto_provider};
+pub use client::{BbbClient, Ended, Timeouts, install_crypto_provider};
 pub use endpoint::{BadBaseUrl, Endpoint, Tls};
-pub use error::BbbError;
+pub use error::{BbbError, Verdict};
 pub use query::Query;
 pub use response::{Created, Meeting, PlaybackFormat, Recording, RecordingsPage, Version};
 

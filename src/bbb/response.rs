@@ -11,20 +11,35 @@ use super::{
 };
 
 /// The root of a successful answer.
+/// A body that is BBB's XML, broken or not, fails as [`BbbError::BadXml`] (a server in trouble);
+/// anything else (an HTML page, JSON, another XML document) as [`BbbError::NotBbb`] (a URL
+/// that is not a BBB API).
 pub fn success(bytes: &[u8]) -> Result<Element, BbbError> {
-    let root = xml::parse(bytes).map_err(|e| BbbError::BadXml(e.to_string()))?;
+    let root = match xml::parse(bytes) {
+        Ok(root) => root,
+        Err(_) if !looks_like_xml(bytes) => {
+            return Err(BbbError::NotBbb("the answer is not XML"));
+        }
+        Err(e) => return Err(BbbError::BadXml(e.to_string())),
+    };
     if root.name != "response" {
-        return Err(BbbError::BadXml(format!(
-            "root element is <{}>, not <response>",
-            root.name
-        )));
+        return Err(BbbError::NotBbb("XML whose root is not <response>"));
     }
     match root.text_of("returncode") {
         Some("SUCCESS") => Ok(root),
         Some("FAILED") => Err(failure(&root)),
-        Some(other) => Err(BbbError::BadXml(format!("unknown returncode {other:?}"))),
-        None => Err(BbbError::BadXml("no returncode".into())),
+        Some(_) => Err(BbbError::BadXml("unknown returncode".into())),
+        None => Err(BbbError::NotBbb("a <response> without a returncode")),
     }
+}
+
+/// Whether a body that failed to parse was meant as XML: it starts (after a byte-order mark
+/// and white space) with `<`, and not with an HTML document's opening.
+fn looks_like_xml(bytes: &[u8]) -> bool {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let start = bytes.trim_ascii_start();
+    let head: Vec<u8> = start.iter().take(14).map(u8::to_ascii_lowercase).collect();
+    start.starts_with(b"<") && !head.starts_with(b"<!doctype html") && !head.starts_with(b"<html")
 }
 
 fn failure(root: &Element) -> BbbError {
@@ -269,13 +284,33 @@ mod tests {
     }
 
     #[test]
-    fn answers_without_a_known_returncode_are_bad_xml() {
+    fn broken_bbb_answers_are_bad_xml() {
+        for doc in [
+            &b"<response><returncode>MAYBE</returncode></response>"[..],
+            b"<response>\n<returncode>SUCCESS</returncode>\n<meetings><meeting><meetingName>Trunc",
+            b"\xEF\xBB\xBF  <?xml version=\"1.0\"?><response><returncode>SUC",
+        ] {
+            assert_eq!(success(doc).unwrap_err().kind(), "bad_xml", "{doc:?}");
+        }
+    }
+
+    #[test]
+    fn documents_that_are_not_bbb_answers_say_so() {
         for doc in [
             &b"<response></response>"[..],
-            b"<response><returncode>MAYBE</returncode></response>",
-            b"<html><body>502 Bad Gateway</body></html>",
+            b"<html><body>Welcome to nginx!</body></html>",
+            b"<!DOCTYPE html>\n<html><head><title>Moodle</title>",
+            b"  <!doctype HTML><p>unclosed",
+            b"{\"status\": \"ok\"}",
+            b"It works!",
+            b"<feed xmlns=\"http://www.w3.org/2005/Atom\"></feed>",
         ] {
-            assert_eq!(success(doc).unwrap_err().kind(), "bad_xml");
+            let err = success(doc).unwrap_err();
+            assert_eq!(err.kind(), "not_bbb", "{doc:?}");
+            assert!(matches!(
+                err.verdict(),
+                crate::bbb::Verdict::Misconfigured(_)
+            ));
         }
     }
 

@@ -78,16 +78,20 @@ pub async fn run(bench: &Bench, latency: Duration) -> Fallible<Vec<Section>> {
             )
         })
         .collect();
-    let fleet = Arc::new(Fleet::new(store, fleet_servers, Thresholds::default()));
-    let bbb = BbbClient::new(Timeouts::default());
+    let fleet = Arc::new(Fleet::new(
+        store,
+        fleet_servers,
+        Thresholds::default(),
+        BbbClient::new(Timeouts::default()),
+    ));
     let deadline = Timeouts::default().poll;
 
-    let (first, _) = super::harness::timed(poller::poll_once(&fleet, &bbb, deadline)).await;
+    let (first, _) = super::harness::timed(poller::poll_once(&fleet, deadline)).await;
     let mut warm = Samples::default();
     let cpu = Cpu::now();
     for _ in 1..cycles {
         let started = Instant::now();
-        poller::poll_once(&fleet, &bbb, deadline).await;
+        poller::poll_once(&fleet, deadline).await;
         warm.push(started.elapsed());
     }
     // No load generator runs meanwhile: all of this is the poller's (and its HTTP client's).
@@ -98,6 +102,8 @@ pub async fn run(bench: &Bench, latency: Duration) -> Fallible<Vec<Section>> {
         .map(|s| u64::from(s.polled_meetings))
         .sum();
 
+    // The baseline: the same question sent straight to one server.
+    let bbb = BbbClient::new(Timeouts::default());
     let mut single = Samples::default();
     for _ in 0..10 {
         let started = Instant::now();

@@ -1,6 +1,7 @@
 //! The fleet of BBB servers: which exist, whether they answer, what they carry, and where a
 //! new meeting goes.
 
+mod bbb_calls;
 mod health;
 mod load;
 mod placement;
@@ -10,9 +11,10 @@ pub use health::{Health, Thresholds};
 pub use load::meeting_cost;
 pub use placement::{Candidate, MeetingKind, PlacementRequest};
 
+use crate::bbb::Verdict;
 use crate::telemetry::{kv, metrics};
 use crate::{
-    bbb::{BbbError, Endpoint, Meeting, Tls},
+    bbb::{BbbClient, BbbError, Endpoint, Meeting, Tls},
     store::{PolledMeeting, PolledServer, Reservation, Server, ServerState, Store, StoreError},
 };
 use health::Tracker;
@@ -51,6 +53,8 @@ pub struct Availability {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerStatus {
     pub health: Health,
+    /// Why the server is not healthy; empty when it is.
+    pub health_reason: String,
     /// Polled load plus outstanding reservations (not divided by weight).
     pub load: f64,
     pub meetings: u32,
@@ -76,6 +80,9 @@ pub struct Fleet {
     live: Mutex<Live>,
     thresholds: Thresholds,
     store: Store,
+    /// Every call to BBB goes through the fleet (see `bbb_calls`), so each outcome reaches
+    /// the server's health.
+    bbb: BbbClient,
 }
 
 /// Why a server may not take a new meeting, for operators.
@@ -90,6 +97,7 @@ fn exclusion(server: &FleetServer, st: &ServerStatus) -> Option<&'static str> {
     match st.health {
         Health::Unknown => return Some("not probed yet"),
         Health::Unhealthy => return Some("unhealthy"),
+        Health::Misconfigured => return Some("misconfigured"),
         Health::Healthy => {}
     }
     if spec.max_meetings > 0 && st.meetings >= spec.max_meetings {
@@ -102,12 +110,13 @@ fn exclusion(server: &FleetServer, st: &ServerStatus) -> Option<&'static str> {
 }
 
 impl Fleet {
-    pub fn new(store: Store, servers: Vec<Server>, thresholds: Thresholds) -> Self {
+    pub fn new(store: Store, servers: Vec<Server>, thresholds: Thresholds, bbb: BbbClient) -> Self {
         let fleet = Self {
             servers: RwLock::default(),
             live: Mutex::default(),
             thresholds,
             store,
+            bbb,
         };
         fleet.replace(servers);
         fleet
@@ -172,27 +181,30 @@ impl Fleet {
             .map_or(Health::Unknown, Tracker::health)
     }
 
-    /// Records the outcome of a real call to a server (poll, create, …): BBB answering, even
-    /// with a refusal, is a success; no answer is a failure.
-    pub fn record(&self, id: &str, outcome: Result<(), &BbbError>) {
-        let answered = match outcome {
-            Ok(()) => true,
-            Err(BbbError::Api { .. }) => true,
-            Err(_) => false,
+    /// Records what a call's outcome says about a server, and says so in the log when its
+    /// health changes: misconfiguration as an error (an operator must act), with its cause.
+    fn record(&self, id: &str, outcome: Result<(), &BbbError>) {
+        let (verdict, detail) = match outcome {
+            Ok(()) => (Verdict::Answered, String::new()),
+            Err(err) => (err.verdict(), err.to_string()),
         };
         let thresholds = self.thresholds;
-        let changed = {
+        let (changed, before, reason) = {
             let mut live = self.live();
             let tracker = live.health.entry(id.to_owned()).or_default();
-            if answered {
-                tracker.success(thresholds)
-            } else {
-                tracker.failure(thresholds)
-            }
+            let before = tracker.health();
+            let changed = tracker.observe(verdict, &detail, thresholds);
+            (changed, before, tracker.reason().to_owned())
         };
         match changed {
+            Some(Health::Misconfigured) => {
+                tracing::error!(server = %id, cause = %reason, "server is misconfigured: it answers but refuses us; no new meetings, its meetings move on their next join")
+            }
             Some(Health::Unhealthy) => {
-                tracing::warn!(server = %id, "server is unhealthy: no new meetings, its meetings move on their next join")
+                tracing::warn!(server = %id, cause = %reason, "server is unhealthy: no new meetings, its meetings move on their next join")
+            }
+            Some(Health::Healthy) if before == Health::Misconfigured => {
+                tracing::info!(server = %id, "server answers properly again: no longer misconfigured")
             }
             Some(health) => {
                 tracing::info!(server = %id, health = health.name(), "server health changed")
@@ -202,7 +214,7 @@ impl Fleet {
     }
 
     /// Records a poll: the health outcome, and on success the meetings the server carries.
-    pub fn record_poll(&self, id: &str, answer: Result<&[Meeting], &BbbError>, at: SystemTime) {
+    fn record_poll(&self, id: &str, answer: Result<&[Meeting], &BbbError>, at: SystemTime) {
         self.record(id, answer.map(drop));
         if let Ok(meetings) = answer {
             self.live()
@@ -218,14 +230,14 @@ impl Fleet {
             .keys()
             .map(|id| {
                 let polled = live.polled.get(id);
+                let tracker = live.health.get(id);
                 PolledServer {
                     server_id: id.clone(),
-                    health: live
-                        .health
-                        .get(id)
+                    health: tracker
                         .map_or(Health::Unknown, Tracker::health)
                         .name()
                         .to_owned(),
+                    health_reason: tracker.map(|t| t.reason().to_owned()).unwrap_or_default(),
                     polled_at: polled.and_then(|p| p.at),
                     meetings: polled
                         .map(|p| {
@@ -249,12 +261,8 @@ impl Fleet {
     pub fn apply_shared(&self, servers: Vec<PolledServer>) {
         let mut live = self.live();
         for s in servers {
-            let health = match s.health.as_str() {
-                "healthy" => Health::Healthy,
-                "unhealthy" => Health::Unhealthy,
-                _ => Health::Unknown,
-            };
-            live.health.insert(s.server_id.clone(), Tracker::at(health));
+            let tracker = Tracker::at(Health::from_name(&s.health), &s.health_reason);
+            live.health.insert(s.server_id.clone(), tracker);
             let meetings = s
                 .meetings
                 .into_iter()
@@ -288,7 +296,11 @@ impl Fleet {
     /// once the server is unusable, or once a poll after `since` no longer shows the meeting.
     pub fn still_hosting(&self, server_id: &str, meeting_id: &str, since: SystemTime) -> bool {
         let live = self.live();
-        if live.health.get(server_id).map(Tracker::health) == Some(Health::Unhealthy) {
+        if live
+            .health
+            .get(server_id)
+            .is_some_and(|t| matches!(t.health(), Health::Unhealthy | Health::Misconfigured))
+        {
             return false;
         }
         match live.polled.get(server_id) {
@@ -309,7 +321,13 @@ impl Fleet {
     pub fn keeps(&self, server: &FleetServer, meeting_id: &str) -> bool {
         match server.spec.state {
             ServerState::Disabled => false,
-            _ if self.health(&server.spec.id) == Health::Unhealthy => false,
+            _ if matches!(
+                self.health(&server.spec.id),
+                Health::Unhealthy | Health::Misconfigured
+            ) =>
+            {
+                false
+            }
             ServerState::Cordoned => self.running_on(&server.spec.id, meeting_id) != Some(false),
             ServerState::Enabled => true,
         }
@@ -326,7 +344,7 @@ impl Fleet {
             let healthy = live
                 .health
                 .get(&server.spec.id)
-                .is_some_and(|t| t.health() == Health::Healthy);
+                .is_some_and(|t| t.health().usable());
             if server.spec.state == ServerState::Enabled
                 && healthy
                 && server.serves(event_id, organizer_id)
@@ -357,11 +375,20 @@ impl Fleet {
             .values()
             .filter_map(|server| {
                 let st = status.get(&server.spec.id)?;
-                let excluded = exclusion(server, st).or_else(|| {
-                    placement::tier(server, request)
-                        .is_none()
-                        .then_some("not for this event or kind")
-                });
+                let excluded = exclusion(server, st)
+                    .map(|why| {
+                        let health = matches!(st.health, Health::Unhealthy | Health::Misconfigured);
+                        if health && why == st.health.name() && !st.health_reason.is_empty() {
+                            format!("{why}: {}", st.health_reason)
+                        } else {
+                            why.to_owned()
+                        }
+                    })
+                    .or_else(|| {
+                        placement::tier(server, request)
+                            .is_none()
+                            .then(|| "not for this event or kind".to_owned())
+                    });
                 Some(Explained {
                     server_id: server.spec.id.clone(),
                     excluded_because: excluded,
@@ -481,6 +508,11 @@ pub fn observe(fleet: &Arc<Fleet>) {
             |s| f64::from(u8::from(s.health == Health::Healthy)),
         );
         gauge(
+            "eventyay_bbb.server.misconfigured",
+            "1 when the server answers but refuses us (see servers list for why), else 0",
+            |s| f64::from(u8::from(s.health == Health::Misconfigured)),
+        );
+        gauge(
             "eventyay_bbb.server.load",
             "Polled load plus reservations (cost units)",
             |s| s.load,
@@ -502,7 +534,7 @@ pub fn observe(fleet: &Arc<Fleet>) {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Explained {
     pub server_id: String,
-    pub excluded_because: Option<&'static str>,
+    pub excluded_because: Option<String>,
     pub tier: u8,
     pub load: f64,
     pub weight: f64,
@@ -527,8 +559,10 @@ fn status_of(
         .map(|id| {
             let p = live.polled.get(id);
             let (reserved, unseen) = outstanding.get(id).copied().unwrap_or_default();
+            let tracker = live.health.get(id);
             let status = ServerStatus {
-                health: live.health.get(id).map_or(Health::Unknown, Tracker::health),
+                health: tracker.map_or(Health::Unknown, Tracker::health),
+                health_reason: tracker.map(|t| t.reason().to_owned()).unwrap_or_default(),
                 load: p.map_or(0.0, Polled::cost) + reserved,
                 meetings: p.map_or(0, |p| p.meetings.len() as u32) + unseen,
                 polled_meetings: p.map_or(0, |p| p.meetings.len() as u32),

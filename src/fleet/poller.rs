@@ -2,34 +2,24 @@
 //! deadline, so one hung server delays nothing but its own figures.
 
 use super::Fleet;
-use crate::{
-    bbb::BbbClient,
-    store::{ServerState, Store, StoreError},
-};
+use crate::store::{ServerState, Store, StoreError};
 use std::{sync::Arc, time::Duration};
 use tokio::{sync::watch, task::JoinSet, time::Instant};
 
 /// Polls every server that is not disabled once, and records health and load. Returns when
 /// every server has answered or run out of `deadline`.
 #[tracing::instrument(name = "fleet.poll", skip_all)]
-pub async fn poll_once(fleet: &Arc<Fleet>, bbb: &BbbClient, deadline: Duration) {
+pub async fn poll_once(fleet: &Arc<Fleet>, deadline: Duration) {
     let mut asks = JoinSet::new();
     for server in fleet.snapshot().values() {
         if server.spec.state == ServerState::Disabled {
             continue;
         }
-        let (server, bbb, fleet) = (server.clone(), bbb.clone(), fleet.clone());
+        let (server, fleet) = (server.clone(), fleet.clone());
         asks.spawn(tracing::Instrument::in_current_span(async move {
-            let at = std::time::SystemTime::now();
-            let answer =
-                match tokio::time::timeout(deadline, bbb.get_meetings(&server.endpoint)).await {
-                    Ok(answer) => answer,
-                    Err(_) => Err(crate::bbb::BbbError::Timeout(deadline)),
-                };
-            if let Err(err) = &answer {
+            if let Err(err) = fleet.poll(&server, deadline).await {
                 tracing::debug!(server = %server.spec.id, %err, "poll failed");
             }
-            fleet.record_poll(&server.spec.id, answer.as_deref(), at);
         }));
     }
     while asks.join_next().await.is_some() {}
@@ -44,13 +34,12 @@ pub async fn poll_once(fleet: &Arc<Fleet>, bbb: &BbbClient, deadline: Duration) 
 pub async fn run(
     fleet: Arc<Fleet>,
     store: Store,
-    bbb: BbbClient,
     interval: Duration,
     call_max_age: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     let replica = uuid::Uuid::new_v4().to_string();
-    let deadline = interval.min(bbb.timeouts().poll);
+    let deadline = interval.min(fleet.timeouts().poll);
     let mut next = Instant::now() + interval;
     let mut leading = false;
     loop {
@@ -59,17 +48,7 @@ pub async fn run(
             _ = stop.wait_for(|s| *s) => return,
         }
         next += interval;
-        let result = match round(
-            &fleet,
-            &store,
-            &bbb,
-            &replica,
-            interval,
-            deadline,
-            &mut leading,
-        )
-        .await
-        {
+        let result = match round(&fleet, &store, &replica, interval, deadline, &mut leading).await {
             // The poller's replica also retires old private calls.
             Ok(()) if leading => store.expire_calls(call_max_age).await.map(|n| {
                 if n > 0 {
@@ -87,7 +66,6 @@ pub async fn run(
 async fn round(
     fleet: &Arc<Fleet>,
     store: &Store,
-    bbb: &BbbClient,
     replica: &str,
     interval: Duration,
     deadline: Duration,
@@ -102,7 +80,7 @@ async fn round(
         tracing::info!(replica, leading = lead, "poller lease changed hands");
     }
     if lead {
-        poll_once(fleet, bbb, deadline).await;
+        poll_once(fleet, deadline).await;
         store.write_polled(&fleet.shared_view()).await?;
         complete_drains(fleet, store).await?;
     } else {

@@ -5,7 +5,7 @@ mod flight;
 pub mod params;
 
 use crate::{
-    bbb::{BbbClient, BbbError},
+    bbb::{BbbError, Ended, Verdict},
     fleet::{Availability, Fleet, FleetServer, MeetingKind, PlacementRequest},
     store::{Meeting, Store, StoreError},
 };
@@ -175,7 +175,6 @@ pub struct Meetings {
 struct Core {
     store: Store,
     fleet: Arc<Fleet>,
-    bbb: BbbClient,
 }
 
 fn room_key(event_id: &str, room_id: &str) -> String {
@@ -193,9 +192,9 @@ const ENDED_RETRIES: u32 = 4;
 const ENDED_RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 impl Meetings {
-    pub fn new(store: Store, fleet: Arc<Fleet>, bbb: BbbClient, ensure_ttl: Duration) -> Self {
+    pub fn new(store: Store, fleet: Arc<Fleet>, ensure_ttl: Duration) -> Self {
         Self {
-            core: Arc::new(Core { store, fleet, bbb }),
+            core: Arc::new(Core { store, fleet }),
             flights: Flights::new(ensure_ttl),
         }
     }
@@ -290,17 +289,16 @@ impl Meetings {
                 };
                 match self
                     .core
-                    .bbb
+                    .fleet
                     .end(
-                        &server.endpoint,
+                        &server,
                         &meeting.bbb_meeting_id,
                         Some(&meeting.moderator_pw),
                     )
                     .await
                 {
-                    Ok(()) => outcome.meetings_ended += 1,
-                    // Not running: nothing to end.
-                    Err(crate::bbb::BbbError::Api { key, .. }) if key == "notFound" => {}
+                    Ok(Ended::Ended) => outcome.meetings_ended += 1,
+                    Ok(Ended::NotRunning) => {}
                     Err(_) => {
                         if !outcome.end_failed_on.contains(&server.spec.id) {
                             outcome.end_failed_on.push(server.spec.id.clone());
@@ -470,11 +468,9 @@ impl Core {
                 }
             };
             let outcome = self
-                .bbb
-                .create(&server.endpoint, &query(&meeting), presentation)
+                .fleet
+                .create(&server, &query(&meeting), presentation)
                 .await;
-            self.fleet
-                .record(&server.spec.id, outcome.as_ref().map(drop));
             let error = match outcome {
                 Ok(created) if !created.ended => {
                     return Ok(Ensured {
@@ -498,8 +494,9 @@ impl Core {
                 server: server.spec.id.clone(),
                 error: error.clone(),
             };
-            // BBB answered with a refusal: the server is fine, moving would not help.
-            if matches!(error, crate::bbb::BbbError::Api { .. }) {
+            // BBB refused this meeting: the server is fine, moving would not help. A server that
+            // refuses us altogether (misconfigured) is left like a dead one.
+            if error.verdict() == Verdict::Answered {
                 return Err(Error::BbbFailed(failure));
             }
             tried.push(server.spec.id.clone());

@@ -2,7 +2,7 @@
 //! merged by record id, newest first. Servers that fail are named, not hidden.
 
 use crate::{
-    bbb::{BbbClient, Recording},
+    bbb::Recording,
     fleet::Fleet,
     meetings::{Error, Failure, Permissions},
     store::Store,
@@ -35,12 +35,11 @@ pub struct RecordingList {
 pub struct Recordings {
     store: Store,
     fleet: Arc<Fleet>,
-    bbb: BbbClient,
 }
 
 impl Recordings {
-    pub fn new(store: Store, fleet: Arc<Fleet>, bbb: BbbClient) -> Self {
-        Self { store, fleet, bbb }
+    pub fn new(store: Store, fleet: Arc<Fleet>) -> Self {
+        Self { store, fleet }
     }
 
     /// Each server gets the same deadline and they run side by side, so one hung server costs
@@ -83,7 +82,7 @@ impl Recordings {
         }
         let per_server = deadline
             .saturating_duration_since(Instant::now())
-            .min(self.bbb.timeouts().recordings);
+            .min(self.fleet.timeouts().recordings);
         let mut asks = JoinSet::new();
         let mut asked_of = HashMap::new();
         let mut unreachable = Vec::new();
@@ -93,12 +92,11 @@ impl Recordings {
                 unreachable.push(host);
                 continue;
             };
-            let bbb = self.bbb.clone();
+            let fleet = self.fleet.clone();
             let meeting_id = meeting.bbb_meeting_id.clone();
             let task = asks.spawn(async move {
                 let ids = [meeting_id.as_str()];
-                let ask = bbb.get_recordings(&server.endpoint, &ids);
-                let result = tokio::time::timeout(per_server, ask).await;
+                let result = fleet.recordings(&server, &ids, per_server).await;
                 (server, result)
             });
             asked_of.insert(task.id(), host);
@@ -115,17 +113,13 @@ impl Recordings {
                 }
             };
             match result {
-                Ok(Ok(recordings)) => {
+                Ok(recordings) => {
                     for r in recordings {
                         merge(&mut merged, r, server.endpoint.host());
                     }
                 }
-                Ok(Err(error)) => {
+                Err(error) => {
                     tracing::warn!(server = %server.spec.id, %error, "getRecordings failed");
-                    unreachable.push(server.spec.id.clone());
-                }
-                Err(_) => {
-                    tracing::warn!(server = %server.spec.id, "getRecordings timed out");
                     unreachable.push(server.spec.id.clone());
                 }
             }

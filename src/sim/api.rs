@@ -252,7 +252,7 @@ fn checksum_matches(shared: &Shared, call: &str, raw: &str, params: &Params) -> 
         &shared.checksums,
         call,
         &stripped,
-        shared.secret.expose(),
+        shared.secret().expose(),
         checksum,
     )
 }

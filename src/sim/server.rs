@@ -21,7 +21,8 @@ use tokio::{sync::watch, task::JoinHandle};
 /// What the request handlers share. Each lock is held only for the synchronous work of one
 /// request, never across an await.
 pub(crate) struct Shared {
-    pub(crate) secret: Secret,
+    /// Behind a lock so a test can rotate it, as an operator does with `bbb-conf --setsecret`.
+    secret: Mutex<Secret>,
     pub(crate) checksums: Vec<ChecksumAlgorithm>,
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub(crate) origin: String,
@@ -37,6 +38,13 @@ impl Shared {
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         // A panicking handler leaves the state as consistent as any request could; keep serving.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn secret(&self) -> Secret {
+        self.secret
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub(crate) fn count(&self, call: &str) {
@@ -122,7 +130,7 @@ impl SimServer {
         let listener = RefusableListener::new(Arc::clone(&port), faults_rx);
         let origin = format!("http://{addr}");
         let shared = Arc::new(Shared {
-            secret: config.secret,
+            secret: Mutex::new(config.secret),
             checksums: config.checksums,
             state: Mutex::new(State::new(
                 origin.clone(),
@@ -167,6 +175,15 @@ impl SimServer {
 
     pub fn set_fault(&self, fault: Fault) {
         self.shared.set_fault(fault);
+    }
+
+    /// Changes the shared secret from now on, as `bbb-conf --setsecret` does on a real server.
+    pub fn set_secret(&self, secret: Secret) {
+        *self
+            .shared
+            .secret
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = secret;
     }
 
     /// Delays every answer of the BBB API (not the `/_sim` control surface).

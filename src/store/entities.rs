@@ -156,6 +156,7 @@ pub mod server_status {
         #[sea_orm(primary_key, auto_increment = false)]
         pub server_id: String,
         pub health: String,
+        pub health_reason: String,
         pub polled_at: i64,
         pub meetings: String,
     }

@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
             Box::new(Fleet),
             Box::new(Lifecycle),
             Box::new(CallUse),
+            Box::new(HealthReason),
         ]
     }
 }
@@ -288,5 +289,29 @@ impl MigrationTrait for CallUse {
             .to_owned();
         manager.exec_stmt(update).await?;
         Ok(())
+    }
+}
+
+/// Servers can be misconfigured (they answer but refuse us), and every replica shows why a
+/// server is not healthy.
+struct HealthReason;
+
+impl MigrationName for HealthReason {
+    fn name(&self) -> &str {
+        "m0005_health_reason"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for HealthReason {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("server_status")
+                    .add_column(text("health_reason").default(""))
+                    .to_owned(),
+            )
+            .await
     }
 }

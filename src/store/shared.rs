@@ -48,8 +48,10 @@ pub struct PolledMeeting {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PolledServer {
     pub server_id: String,
-    /// `healthy`, `unhealthy` or `unknown`.
+    /// `healthy`, `unhealthy`, `misconfigured` or `unknown`.
     pub health: String,
+    /// Why it is not healthy; empty when it is.
+    pub health_reason: String,
     /// `None` when the last poll failed and no meetings are known.
     pub polled_at: Option<SystemTime>,
     pub meetings: Vec<PolledMeeting>,
@@ -287,6 +289,7 @@ impl Store {
                 server_status::Entity::insert(server_status::ActiveModel {
                     server_id: Set(s.server_id.clone()),
                     health: Set(s.health.clone()),
+                    health_reason: Set(s.health_reason.clone()),
                     polled_at: Set(s.polled_at.map_or(0, to_ms)),
                     meetings: Set(meetings),
                 })
@@ -294,6 +297,7 @@ impl Store {
                     OnConflict::column(server_status::Column::ServerId)
                         .update_columns([
                             server_status::Column::Health,
+                            server_status::Column::HealthReason,
                             server_status::Column::PolledAt,
                             server_status::Column::Meetings,
                         ])
@@ -317,6 +321,7 @@ impl Store {
                     meetings: serde_json::from_str(&r.meetings).unwrap_or_default(),
                     server_id: r.server_id,
                     health: r.health,
+                    health_reason: r.health_reason,
                     polled_at: (r.polled_at > 0).then(|| to_time(r.polled_at)),
                 })
                 .collect())

@@ -1,0 +1,75 @@
+//! Every call to a BBB server goes through the fleet, which records what its outcome says about
+//! the server by one policy per kind of call, and hands back typed outcomes.
+
+use super::{Fleet, FleetServer};
+use crate::bbb::{BbbError, Created, Ended, Query, Recording, Timeouts};
+use std::time::{Duration, SystemTime};
+
+impl Fleet {
+    pub fn timeouts(&self) -> Timeouts {
+        self.bbb.timeouts()
+    }
+
+    /// `create`, on the join path. Every outcome counts: a join is the truest probe there is.
+    pub async fn create(
+        &self,
+        server: &FleetServer,
+        query: &Query,
+        presentation_urls: &[String],
+    ) -> Result<Created, BbbError> {
+        let outcome = self
+            .bbb
+            .create(&server.endpoint, query, presentation_urls)
+            .await;
+        self.record(&server.spec.id, outcome.as_ref().map(drop));
+        outcome
+    }
+
+    /// `end` (an operator's move, an event's deletion). Every outcome counts.
+    pub async fn end(
+        &self,
+        server: &FleetServer,
+        meeting_id: &str,
+        moderator_pw: Option<&str>,
+    ) -> Result<Ended, BbbError> {
+        let outcome = self
+            .bbb
+            .end(&server.endpoint, meeting_id, moderator_pw)
+            .await;
+        self.record(&server.spec.id, outcome.as_ref().map(drop));
+        outcome
+    }
+
+    /// `getRecordings`, within `deadline`. A slow answer does not count against the server:
+    /// listing a busy room's recordings may take long while the server serves meetings fine,
+    /// and the poll judges whether it answers. Refusals and dead connections count.
+    pub async fn recordings(
+        &self,
+        server: &FleetServer,
+        meeting_ids: &[&str],
+        deadline: Duration,
+    ) -> Result<Vec<Recording>, BbbError> {
+        let outcome = tokio::time::timeout(
+            deadline,
+            self.bbb.get_recordings(&server.endpoint, meeting_ids),
+        )
+        .await
+        .unwrap_or(Err(BbbError::Timeout(deadline)));
+        match &outcome {
+            Err(BbbError::Timeout(_)) => {}
+            other => self.record(&server.spec.id, other.as_ref().map(drop)),
+        }
+        outcome
+    }
+
+    /// `getMeetings`, the poller's question, within `deadline`: health, and on an answer the
+    /// meetings the server carries. Returns how many it carries.
+    pub async fn poll(&self, server: &FleetServer, deadline: Duration) -> Result<usize, BbbError> {
+        let at = SystemTime::now();
+        let answer = tokio::time::timeout(deadline, self.bbb.get_meetings(&server.endpoint))
+            .await
+            .unwrap_or(Err(BbbError::Timeout(deadline)));
+        self.record_poll(&server.spec.id, answer.as_deref(), at);
+        answer.map(|meetings| meetings.len())
+    }
+}
