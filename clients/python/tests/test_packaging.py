@@ -12,8 +12,6 @@ import sys
 import textwrap
 from importlib import metadata
 
-import pytest
-
 import eventyay_bbb
 
 from helpers import PACKAGE_DIR, REPO, skip_or_fail
