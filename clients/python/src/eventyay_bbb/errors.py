@@ -62,7 +62,8 @@ class BbbError(Exception):
         """Decodes a failed call (sync or ``grpc.aio``), its status details included."""
         code = _call_value(err, "code") or grpc.StatusCode.UNKNOWN
         message = _call_value(err, "details") or ""
-        reason, error_code, violations = "", "", []
+        reason, error_code = "", ""
+        violations: list[str] = []
         try:
             status = rpc_status.from_call(err)
         except (ValueError, TypeError, AttributeError):

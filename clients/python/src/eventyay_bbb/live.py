@@ -257,7 +257,9 @@ class LiveBbb:
 
     async def handle(self, message: Any, ctx: LiveContext) -> list[Any]:
         """Answers one ``[action, id, body]`` message with the reply to send."""
-        action, msg_id, body = None, None, {}
+        action: Any = None
+        msg_id: Any = None
+        body: Mapping[str, Any] = {}
         if isinstance(message, (list, tuple)) and message:
             action = message[0]
             msg_id = message[1] if len(message) > 1 else None
@@ -390,10 +392,11 @@ class LiveBbb:
 
     @staticmethod
     def _room(body: Mapping[str, Any], ctx: LiveContext) -> tuple[str, LiveRoom]:
-        room_id = body.get("room")
-        if isinstance(room_id, int) and not isinstance(room_id, bool):
-            room_id = str(room_id)
-        room = ctx.rooms.get(room_id) if isinstance(room_id, str) else None
+        given = body.get("room")
+        if isinstance(given, int) and not isinstance(given, bool):
+            given = str(given)
+        room_id = given if isinstance(given, str) else ""
+        room = ctx.rooms.get(room_id) if room_id else None
         if room is None:
             raise LiveError("room.unknown")
         if room.module_config is None:
