@@ -23,14 +23,14 @@ pub enum Error {
     /// Refused as things stand; the text says why (it never holds a secret).
     #[error("{0}")]
     Refused(&'static str),
-    #[error("database unavailable")]
-    Unavailable,
+    /// The database's own words, for the log at the API boundary.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<StoreError> for Error {
     fn from(err: StoreError) -> Self {
-        tracing::error!(error = %err.0, "database call failed");
-        Self::Unavailable
+        Self::Unavailable(err.0.to_string())
     }
 }
 

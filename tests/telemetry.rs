@@ -299,6 +299,15 @@ async fn spans_continue_the_callers_trace_and_nothing_leaks_anywhere() {
     ] {
         assert!(metrics.contains(name), "{name} missing from\n{metrics}");
     }
+    // Every bbb.failed is counted by its cause: here the server's broken answer.
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("eventyay_bbb_rpc_errors")
+                && l.contains("reason=\"bbb.failed\"")
+                && l.contains("cause=\"bad_xml\"")),
+        "{metrics}"
+    );
 
     // Logs are JSON, with the request's ids inside RPCs.
     let lines: Vec<serde_json::Value> = logs
@@ -313,6 +322,17 @@ async fn spans_continue_the_callers_trace_and_nothing_leaks_anywhere() {
             .any(|l| l["span"]["request_id"].is_string() && l["span"]["trace_id"] == trace_id),
         "log lines inside the traced RPC carry its request and trace ids"
     );
+    let failed: Vec<_> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "answered bbb.failed")
+        .collect();
+    assert_eq!(
+        failed.len(),
+        1,
+        "the broken join is logged once, at the boundary"
+    );
+    assert_eq!(failed[0]["fields"]["cause"], "bad_xml");
+    assert!(failed[0]["span"]["request_id"].is_string());
 
     // No canary anywhere.
     let spans_text: String = spans

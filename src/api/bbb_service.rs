@@ -145,7 +145,7 @@ impl BbbService for BbbApi {
         let domain = validate::domain(&r.domain)?;
         // A malformed call id is just another call the user is not in.
         let call_id = uuid::Uuid::parse_str(&r.call_id)
-            .map_err(|_| ApiError::BbbFailed)?
+            .map_err(|_| ApiError::bbb_failed("not_invited", "call_id is not a UUID"))?
             .to_string();
         let join = CallJoin {
             event_id,

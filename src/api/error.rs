@@ -20,8 +20,14 @@ pub enum ApiError {
     Unauthenticated,
     Denied,
     MissingProfile,
-    BbbFailed,
-    Unavailable,
+    /// `bbb.failed`, with its cause (low-cardinality, for logs and metrics) and what happened
+    /// (for the log only): neither reaches the caller.
+    BbbFailed {
+        cause: &'static str,
+        detail: String,
+    },
+    /// The database does not answer; its words go to the log only.
+    Unavailable(String),
     NotFound,
     /// A change refused as things stand, with a fixed text saying why.
     Refused(&'static str),
@@ -31,6 +37,29 @@ impl ApiError {
     pub fn invalid(field: &'static str, problem: &'static str) -> Self {
         Self::Invalid { field, problem }
     }
+
+    pub fn bbb_failed(cause: &'static str, detail: impl Into<String>) -> Self {
+        Self::BbbFailed {
+            cause,
+            detail: detail.into(),
+        }
+    }
+}
+
+tokio::task_local! {
+    /// The cause of the call's failure, read by the observing layer for the error metric.
+    pub(super) static CAUSE: std::cell::Cell<Option<&'static str>>;
+}
+
+/// Logs a failure the caller sees only as a reason, once, at the boundary, and hands its cause
+/// to the observing layer.
+fn explain(cause: &'static str, detail: &str, unavailable: bool) {
+    if unavailable {
+        tracing::error!(cause, detail, "answered unavailable");
+    } else {
+        tracing::warn!(cause, detail, "answered bbb.failed");
+    }
+    let _ = CAUSE.try_with(|c| c.set(Some(cause)));
 }
 
 impl From<meetings::Error> for ApiError {
@@ -38,8 +67,10 @@ impl From<meetings::Error> for ApiError {
         match err {
             meetings::Error::Denied => Self::Denied,
             meetings::Error::MissingProfile => Self::MissingProfile,
-            meetings::Error::BbbFailed(_) => Self::BbbFailed,
-            meetings::Error::Unavailable => Self::Unavailable,
+            meetings::Error::BbbFailed(failure) => {
+                Self::bbb_failed(failure.cause(), failure.to_string())
+            }
+            meetings::Error::Unavailable(detail) => Self::Unavailable(detail),
         }
     }
 }
@@ -51,7 +82,7 @@ impl From<crate::operators::Error> for ApiError {
             E::Invalid { field, problem } => Self::Invalid { field, problem },
             E::NotFound => Self::NotFound,
             E::Refused(why) => Self::Refused(why),
-            E::Unavailable => Self::Unavailable,
+            E::Unavailable(detail) => Self::Unavailable(detail),
         }
     }
 }
@@ -84,18 +115,24 @@ impl From<ApiError> for Status {
                 "the user needs a display name to join",
             ),
             // One code and one text for every cause, so a caller cannot probe calls it is not in.
-            ApiError::BbbFailed => (
-                Code::Unavailable,
-                "bbb.failed",
-                ErrorCode::BbbFailed,
-                "BigBlueButton could not serve this request",
-            ),
-            ApiError::Unavailable => (
-                Code::Unavailable,
-                "unavailable",
-                ErrorCode::Unavailable,
-                "the service cannot serve right now; retry",
-            ),
+            ApiError::BbbFailed { cause, detail } => {
+                explain(cause, detail, false);
+                (
+                    Code::Unavailable,
+                    "bbb.failed",
+                    ErrorCode::BbbFailed,
+                    "BigBlueButton could not serve this request",
+                )
+            }
+            ApiError::Unavailable(detail) => {
+                explain("database", detail, true);
+                (
+                    Code::Unavailable,
+                    "unavailable",
+                    ErrorCode::Unavailable,
+                    "the service cannot serve right now; retry",
+                )
+            }
             ApiError::NotFound => (
                 Code::NotFound,
                 "not_found",

@@ -121,7 +121,13 @@ where
         let started = Instant::now();
         let call = inner.call(request).instrument(span.clone());
         Box::pin(async move {
-            let result = call.await;
+            let cause = std::cell::Cell::new(None);
+            let (result, cause) = super::error::CAUSE
+                .scope(cause, async {
+                    let result = call.await;
+                    (result, super::error::CAUSE.with(std::cell::Cell::get))
+                })
+                .await;
             // Errors travel as trailers-only responses: the status is in the headers. A
             // response without one is a success whose status follows in the trailers.
             let status = result
@@ -147,9 +153,14 @@ where
                     span.record("error.type", code_name(code));
                     attributes.push(kv("error.type", code_name(code)));
                 }
-                metrics()
-                    .rpc_errors
-                    .add(1, &[kv("rpc.method", method.clone()), kv("reason", reason)]);
+                metrics().rpc_errors.add(
+                    1,
+                    &[
+                        kv("rpc.method", method.clone()),
+                        kv("reason", reason),
+                        kv("cause", cause.unwrap_or("")),
+                    ],
+                );
             }
             metrics()
                 .rpc_duration

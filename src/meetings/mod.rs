@@ -116,8 +116,9 @@ pub enum Error {
     MissingProfile,
     #[error("BBB failed: {0}")]
     BbbFailed(Failure),
-    #[error("database unavailable")]
-    Unavailable,
+    /// The database's own words, for the log at the API boundary.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// The cause behind `bbb.failed`, for logs and metrics.
@@ -135,12 +136,32 @@ pub enum Failure {
     StillEnding,
     #[error("the attempt's task died")]
     Lost,
+    #[error("every server that hosted the room failed")]
+    AllServersFailed,
+}
+
+impl Failure {
+    /// A low-cardinality name for logs and metrics.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            Self::NoServer => "no_server",
+            Self::Bbb { error, .. } => match error.verdict() {
+                Verdict::Misconfigured(_) => "misconfigured",
+                Verdict::Answered => "refused",
+                Verdict::Failed => error.kind(),
+            },
+            Self::NotInvited => "not_invited",
+            Self::Deadline => "deadline",
+            Self::StillEnding => "still_ending",
+            Self::Lost => "lost",
+            Self::AllServersFailed => "all_servers_failed",
+        }
+    }
 }
 
 impl From<StoreError> for Error {
     fn from(err: StoreError) -> Self {
-        tracing::error!(error = %err.0, "database call failed");
-        Self::Unavailable
+        Self::Unavailable(err.0.to_string())
     }
 }
 
@@ -504,7 +525,13 @@ impl Core {
                 if tried.len() >= MAX_SERVERS_PER_ATTEMPT {
                     return Err(Error::BbbFailed(failure));
                 }
-                meeting = self.move_meeting(meeting, request, &tried).await?;
+                meeting = match self.move_meeting(meeting, request, &tried).await {
+                    // Nowhere else to go: what went wrong here is the cause to report.
+                    Err(Error::BbbFailed(Failure::NoServer)) => {
+                        return Err(Error::BbbFailed(failure));
+                    }
+                    moved => moved?,
+                };
                 same_server_failures = 0;
             } else {
                 same_server_failures += 1;

@@ -125,7 +125,7 @@ impl Recordings {
             }
         }
         if asked > 0 && unreachable.len() == asked {
-            return Err(Error::BbbFailed(Failure::NoServer));
+            return Err(Error::BbbFailed(Failure::AllServersFailed));
         }
         let mut recordings: Vec<_> = merged.into_values().collect();
         recordings.sort_by(|a, b| {
