@@ -68,7 +68,8 @@ pub fn init() -> Result<Telemetry, Box<dyn std::error::Error>> {
     };
 
     let mut meter = SdkMeterProvider::builder().with_resource(resource());
-    if otlp_endpoint_set("METRICS") {
+    let otlp_metrics = otlp_endpoint_set("METRICS");
+    if otlp_metrics {
         let exporter = opentelemetry_otlp::MetricExporter::builder()
             .with_tonic()
             .build()?;
@@ -85,7 +86,11 @@ pub fn init() -> Result<Telemetry, Box<dyn std::error::Error>> {
         None
     };
     let meter = meter.build();
-    global::set_meter_provider(meter.clone());
+    // Without a reader the SDK refuses observable gauges with an error line each; the global
+    // no-op provider stays in place then, and every instrument costs nothing.
+    if otlp_metrics || prometheus.is_some() {
+        global::set_meter_provider(meter.clone());
+    }
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("EVENTYAY_BBB_LOG_FORMAT").is_ok_and(|f| f == "json");

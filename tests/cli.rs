@@ -296,7 +296,12 @@ async fn dev_serves_a_working_room_url_out_of_the_box() {
         .into_inner()
         .url;
     assert_join_works(&url).await;
-    assert!(proc.stop().await.contains("Stop with Ctrl-C"));
+    let output = proc.stop().await;
+    assert!(output.contains("Stop with Ctrl-C"));
+    assert!(
+        !output.contains("ERROR"),
+        "a clean start says nothing alarming:\n{output}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
