@@ -1,7 +1,10 @@
 //! `eventyay-bbb servers …`: the operators' commands, a client of a running service's
 //! FleetService. Human tables by default, JSON with `--json`.
 
-use crate::proto::{self, fleet_service_client::FleetServiceClient};
+use crate::{
+    bbb::ChecksumAlgorithm,
+    proto::{self, fleet_service_client::FleetServiceClient},
+};
 use serde_json::{Value, json};
 use std::{error::Error, time::Duration};
 use tonic::{Request, metadata::MetadataValue, transport::Channel};
@@ -83,7 +86,7 @@ struct PutArgs {
     #[arg(long)]
     secret_file: Option<std::path::PathBuf>,
     #[arg(long, default_value = "sha256")]
-    checksum: String,
+    checksum: ChecksumAlgorithm,
     #[arg(long, default_value = "enabled")]
     state: String,
     #[arg(long)]
@@ -120,6 +123,13 @@ fn state_name(state: i32) -> &'static str {
         Ok(proto::ServerState::Disabled) => "disabled",
         _ => "?",
     }
+}
+
+fn checksum_name(algorithm: i32) -> &'static str {
+    proto::ChecksumAlgorithm::try_from(algorithm)
+        .ok()
+        .and_then(|a| ChecksumAlgorithm::try_from(a).ok())
+        .map_or("?", ChecksumAlgorithm::name)
 }
 
 fn health_name(health: i32) -> &'static str {
@@ -160,7 +170,8 @@ fn failed(status: tonic::Status) -> Box<dyn Error> {
 fn server_json(s: &proto::ServerInfo) -> Value {
     let spec = s.spec.clone().unwrap_or_default();
     json!({
-        "id": spec.id, "url": spec.url, "checksum": spec.checksum, "state": state_name(spec.state),
+        "id": spec.id, "url": spec.url, "checksum": checksum_name(spec.checksum_algorithm),
+        "state": state_name(spec.state),
         "draining": s.draining, "health": health_name(s.health),
         "health_reason": s.health_reason, "load": s.load,
         "meetings": s.meetings, "participants": s.participants, "weight": spec.weight,
@@ -283,7 +294,7 @@ pub async fn run(args: ServersArgs) -> Result<(), Box<dyn Error>> {
                 id: put.id,
                 url: put.url,
                 secret,
-                checksum: put.checksum,
+                checksum_algorithm: proto::ChecksumAlgorithm::from(put.checksum) as i32,
                 state: state(&put.state)?,
                 rooms_only: put.rooms_only,
                 events: put.events,

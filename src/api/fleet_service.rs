@@ -56,6 +56,32 @@ fn state_from_proto(state: i32, field: &'static str) -> Result<ServerState, ApiE
     }
 }
 
+impl From<ChecksumAlgorithm> for proto::ChecksumAlgorithm {
+    fn from(algorithm: ChecksumAlgorithm) -> Self {
+        match algorithm {
+            ChecksumAlgorithm::Sha1 => Self::Sha1,
+            ChecksumAlgorithm::Sha256 => Self::Sha256,
+            ChecksumAlgorithm::Sha384 => Self::Sha384,
+            ChecksumAlgorithm::Sha512 => Self::Sha512,
+        }
+    }
+}
+
+impl TryFrom<proto::ChecksumAlgorithm> for ChecksumAlgorithm {
+    type Error = ();
+
+    /// Unspecified names no algorithm: the caller decides what it means.
+    fn try_from(algorithm: proto::ChecksumAlgorithm) -> Result<Self, ()> {
+        match algorithm {
+            proto::ChecksumAlgorithm::Unspecified => Err(()),
+            proto::ChecksumAlgorithm::Sha1 => Ok(Self::Sha1),
+            proto::ChecksumAlgorithm::Sha256 => Ok(Self::Sha256),
+            proto::ChecksumAlgorithm::Sha384 => Ok(Self::Sha384),
+            proto::ChecksumAlgorithm::Sha512 => Ok(Self::Sha512),
+        }
+    }
+}
+
 fn info(view: ServerView) -> proto::ServerInfo {
     let s = view.server;
     let status = view.status.unwrap_or(crate::fleet::ServerStatus {
@@ -73,7 +99,7 @@ fn info(view: ServerView) -> proto::ServerInfo {
             url: s.url,
             // Write-only: never returned.
             secret: String::new(),
-            checksum: s.checksum.name().to_owned(),
+            checksum_algorithm: proto::ChecksumAlgorithm::from(s.checksum) as i32,
             state: state_to_proto(s.state) as i32,
             rooms_only: s.rooms_only,
             events: s.events,
@@ -100,12 +126,15 @@ fn info(view: ServerView) -> proto::ServerInfo {
 fn server_from_spec(spec: Option<proto::ServerSpec>) -> Result<Server, ApiError> {
     let spec = spec.ok_or(ApiError::invalid("server", "is required"))?;
     let id = validate::id("server.id", &spec.id)?;
-    let checksum = if spec.checksum.is_empty() {
-        ChecksumAlgorithm::default()
-    } else {
-        spec.checksum.parse().map_err(|_| {
-            ApiError::invalid("server.checksum", "must be sha1, sha256, sha384 or sha512")
-        })?
+    let checksum = match proto::ChecksumAlgorithm::try_from(spec.checksum_algorithm) {
+        Ok(proto::ChecksumAlgorithm::Unspecified) => ChecksumAlgorithm::default(),
+        Ok(known) => ChecksumAlgorithm::try_from(known).unwrap_or_default(),
+        Err(_) => {
+            return Err(ApiError::invalid(
+                "server.checksum_algorithm",
+                "must be sha1, sha256, sha384 or sha512",
+            ));
+        }
     };
     let state = if spec.state == proto::ServerState::Unspecified as i32 {
         ServerState::Enabled

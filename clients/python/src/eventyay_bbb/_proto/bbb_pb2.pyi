@@ -37,6 +37,14 @@ class ServerHealth(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SERVER_HEALTH_UNHEALTHY: _ClassVar[ServerHealth]
     SERVER_HEALTH_MISCONFIGURED: _ClassVar[ServerHealth]
 
+class ChecksumAlgorithm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHECKSUM_ALGORITHM_UNSPECIFIED: _ClassVar[ChecksumAlgorithm]
+    CHECKSUM_ALGORITHM_SHA1: _ClassVar[ChecksumAlgorithm]
+    CHECKSUM_ALGORITHM_SHA256: _ClassVar[ChecksumAlgorithm]
+    CHECKSUM_ALGORITHM_SHA384: _ClassVar[ChecksumAlgorithm]
+    CHECKSUM_ALGORITHM_SHA512: _ClassVar[ChecksumAlgorithm]
+
 class MeetingKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     MEETING_KIND_UNSPECIFIED: _ClassVar[MeetingKind]
@@ -59,6 +67,11 @@ SERVER_HEALTH_UNSPECIFIED: ServerHealth
 SERVER_HEALTH_HEALTHY: ServerHealth
 SERVER_HEALTH_UNHEALTHY: ServerHealth
 SERVER_HEALTH_MISCONFIGURED: ServerHealth
+CHECKSUM_ALGORITHM_UNSPECIFIED: ChecksumAlgorithm
+CHECKSUM_ALGORITHM_SHA1: ChecksumAlgorithm
+CHECKSUM_ALGORITHM_SHA256: ChecksumAlgorithm
+CHECKSUM_ALGORITHM_SHA384: ChecksumAlgorithm
+CHECKSUM_ALGORITHM_SHA512: ChecksumAlgorithm
 MEETING_KIND_UNSPECIFIED: MeetingKind
 MEETING_KIND_ROOM: MeetingKind
 MEETING_KIND_CALL: MeetingKind
@@ -264,11 +277,11 @@ class ListRecordingsResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[Recording, _Mapping]]] = ..., unreachable_servers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ServerSpec(_message.Message):
-    __slots__ = ("id", "url", "secret", "checksum", "state", "rooms_only", "events", "organizers", "weight", "max_meetings", "max_participants")
+    __slots__ = ("id", "url", "secret", "checksum_algorithm", "state", "rooms_only", "events", "organizers", "weight", "max_meetings", "max_participants")
     ID_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
     SECRET_FIELD_NUMBER: _ClassVar[int]
-    CHECKSUM_FIELD_NUMBER: _ClassVar[int]
+    CHECKSUM_ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     ROOMS_ONLY_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
@@ -279,7 +292,7 @@ class ServerSpec(_message.Message):
     id: str
     url: str
     secret: str
-    checksum: str
+    checksum_algorithm: ChecksumAlgorithm
     state: ServerState
     rooms_only: bool
     events: _containers.RepeatedScalarFieldContainer[str]
@@ -287,7 +300,7 @@ class ServerSpec(_message.Message):
     weight: float
     max_meetings: int
     max_participants: int
-    def __init__(self, id: _Optional[str] = ..., url: _Optional[str] = ..., secret: _Optional[str] = ..., checksum: _Optional[str] = ..., state: _Optional[_Union[ServerState, str]] = ..., rooms_only: bool = ..., events: _Optional[_Iterable[str]] = ..., organizers: _Optional[_Iterable[str]] = ..., weight: _Optional[float] = ..., max_meetings: _Optional[int] = ..., max_participants: _Optional[int] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., url: _Optional[str] = ..., secret: _Optional[str] = ..., checksum_algorithm: _Optional[_Union[ChecksumAlgorithm, str]] = ..., state: _Optional[_Union[ServerState, str]] = ..., rooms_only: bool = ..., events: _Optional[_Iterable[str]] = ..., organizers: _Optional[_Iterable[str]] = ..., weight: _Optional[float] = ..., max_meetings: _Optional[int] = ..., max_participants: _Optional[int] = ...) -> None: ...
 
 class ServerInfo(_message.Message):
     __slots__ = ("spec", "draining", "health", "load", "meetings", "participants", "from_file", "health_reason")
