@@ -7,7 +7,8 @@
 use crate::{
     bbb::{BbbClient, BbbError, ChecksumAlgorithm, Endpoint, Tls},
     config::{ServeArgs, Settings},
-    store::{Server, ServerState, Store},
+    domain::{Server, ServerState},
+    store::Store,
 };
 use std::time::Duration;
 

@@ -6,11 +6,12 @@
 //! import twice changes nothing.
 
 use crate::{
-    bbb::{ChecksumAlgorithm, Endpoint},
-    config::is_valid_id,
+    bbb::ChecksumAlgorithm,
+    domain::is_valid_id,
+    domain::{Meeting, Server, ServerState},
     meetings::params::voice_bridge,
     secret::Secret,
-    store::{ImportPlan, Meeting, Server, ServerState, Store},
+    store::{ImportPlan, Store},
 };
 use serde::Deserialize;
 use std::{collections::HashSet, error::Error, path::PathBuf};
@@ -141,11 +142,6 @@ fn plan(export: Export, known_servers: &HashSet<String>) -> Result<Planned, Vec<
     let mut seen = HashSet::new();
     for (i, s) in export.servers.into_iter().enumerate() {
         let at = |f: &str| format!("servers[{i}].{f}");
-        p.check(
-            is_valid_id(&s.id),
-            || at("id"),
-            "must be 1-128 letters, digits or ._:-",
-        );
         p.check(seen.insert(s.id.clone()), || at("id"), "listed twice");
         let checksum: Option<ChecksumAlgorithm> = match s.checksum.as_deref() {
             None => Some(ChecksumAlgorithm::Sha1),
@@ -156,17 +152,8 @@ fn plan(export: Export, known_servers: &HashSet<String>) -> Result<Planned, Vec<
             || at("checksum"),
             "must be sha1, sha256, sha384 or sha512",
         );
-        let secret = Secret::new(s.secret.trim());
-        p.check(!secret.expose().is_empty(), || at("secret"), "is empty");
-        let url_ok = Endpoint::new(&s.url, secret.clone(), ChecksumAlgorithm::default()).is_ok();
-        p.check(url_ok, || at("url"), "must be an http(s) URL");
-        p.check(
-            s.events.iter().chain(&s.organizers).all(|x| is_valid_id(x)),
-            || at("events"),
-            "every event and organizer must be a valid id",
-        );
         servers.insert(s.id.clone());
-        plan.servers.push(Server {
+        let server = Server {
             checksum: checksum.unwrap_or_default(),
             state: if s.active {
                 ServerState::Enabled
@@ -177,8 +164,13 @@ fn plan(export: Export, known_servers: &HashSet<String>) -> Result<Planned, Vec<
             events: s.events,
             organizers: s.organizers,
             insecure_tls: s.disable_ssl,
-            ..Server::new(s.id, s.url.trim(), secret)
-        });
+            ..Server::new(s.id, s.url.trim(), Secret::new(s.secret.trim()))
+        };
+        // The same rules as the servers file's and PutServer's.
+        if let Err(bad) = server.check(true) {
+            p.check(false, || at(bad.field), bad.problem);
+        }
+        plan.servers.push(server);
     }
     let mut rooms = HashSet::new();
     for (i, r) in export.rooms.into_iter().enumerate() {

@@ -9,6 +9,7 @@ pub mod bbb;
 pub mod bench;
 pub mod check;
 pub mod config;
+pub mod domain;
 pub mod fleet;
 pub mod import;
 pub mod meetings;

@@ -2,9 +2,10 @@ use clap::{Parser, Subcommand};
 use eventyay_bbb::{
     app::{Service, shutdown_signal},
     config::{ServeArgs, Settings},
+    domain::Server,
     secret::{Secret, random_alphanumeric},
     sim::{self, SimConfig, SimServer},
-    store::{Server, Store},
+    store::Store,
     telemetry::{self, Telemetry},
 };
 use std::{error::Error, process::ExitCode};

@@ -3,11 +3,10 @@
 //! every replica sees it, and written to the audit log. No secret is ever returned or logged.
 
 use crate::{
-    bbb::Endpoint,
-    config::is_valid_id,
+    domain::{Server, ServerState},
     fleet::{Explained, Fleet, MeetingKind, PlacementRequest, ServerStatus},
     meetings::Meetings,
-    store::{AuditEntry, Server, ServerState, Store, StoreError},
+    store::{AuditEntry, Store, StoreError},
 };
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -32,10 +31,6 @@ impl From<StoreError> for Error {
     fn from(err: StoreError) -> Self {
         Self::Unavailable(err.0.to_string())
     }
-}
-
-fn invalid(field: &'static str, problem: &'static str) -> Error {
-    Error::Invalid { field, problem }
 }
 
 /// A server as operators see it.
@@ -100,39 +95,17 @@ impl Operators {
     /// Adds or updates a server, then probes it so that a healthy server takes meetings at
     /// once (and a broken one none). Returns the server and whether it was created.
     pub async fn put(&self, actor: &str, server: Server) -> Result<(ServerView, bool), Error> {
-        if !is_valid_id(&server.id) {
-            return Err(invalid(
-                "server.id",
-                "must be 1-128 letters, digits or ._:-",
-            ));
-        }
-        Endpoint::new(&server.url, server.secret.clone(), server.checksum).map_err(|_| {
-            invalid(
-                "server.url",
-                "must be an http(s) URL without query or user info",
-            )
-        })?;
-        if !(server.weight.is_finite() && server.weight > 0.0) {
-            return Err(invalid("server.weight", "must be a positive number"));
-        }
-        if server
-            .events
-            .iter()
-            .chain(&server.organizers)
-            .any(|s| !is_valid_id(s))
-        {
-            return Err(invalid(
-                "server.events",
-                "every event and organizer must be a valid id",
-            ));
-        }
         let exists = self.store.server(&server.id).await?.is_some();
-        if !exists && server.secret.expose().is_empty() {
-            return Err(invalid(
-                "server.secret",
-                "a new server needs its shared secret",
-            ));
-        }
+        server.check(!exists).map_err(|bad| Error::Invalid {
+            field: match bad.field {
+                "id" => "server.id",
+                "url" => "server.url",
+                "secret" => "server.secret",
+                "weight" => "server.weight",
+                _ => "server.events",
+            },
+            problem: bad.problem,
+        })?;
         let secret_note = if server.secret.expose().is_empty() {
             "kept"
         } else {

@@ -6,8 +6,9 @@ mod common;
 use common::TestDb;
 use eventyay_bbb::{
     bbb::ChecksumAlgorithm,
+    domain::{Meeting, Server, ServerState},
     secret::Secret,
-    store::{Meeting, Server, ServerState, Store},
+    store::Store,
 };
 use std::sync::Arc;
 

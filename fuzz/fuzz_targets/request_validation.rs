@@ -10,7 +10,7 @@
 #![no_main]
 
 use eventyay_bbb::{
-    config::is_valid_id,
+    domain::is_valid_id,
     meetings::params::{full_name, meeting_name},
     proto,
 };

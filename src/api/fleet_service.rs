@@ -3,11 +3,11 @@
 use super::{auth::TokenIndex, error::ApiError, validate};
 use crate::{
     bbb::ChecksumAlgorithm,
+    domain::{Server, ServerState},
     fleet::{Health, MeetingKind},
     operators::{Operators, ServerView},
     proto::{self, fleet_service_server::FleetService},
     secret::Secret,
-    store::{Server, ServerState},
 };
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -125,7 +125,6 @@ fn info(view: ServerView) -> proto::ServerInfo {
 
 fn server_from_spec(spec: Option<proto::ServerSpec>) -> Result<Server, ApiError> {
     let spec = spec.ok_or(ApiError::invalid("server", "is required"))?;
-    let id = validate::id("server.id", &spec.id)?;
     let checksum = match proto::ChecksumAlgorithm::try_from(spec.checksum_algorithm) {
         Ok(proto::ChecksumAlgorithm::Unspecified) => ChecksumAlgorithm::default(),
         Ok(known) => ChecksumAlgorithm::try_from(known).unwrap_or_default(),
@@ -141,9 +140,6 @@ fn server_from_spec(spec: Option<proto::ServerSpec>) -> Result<Server, ApiError>
     } else {
         state_from_proto(spec.state, "server.state")?
     };
-    if spec.secret.len() > 512 {
-        return Err(ApiError::invalid("server.secret", "too long"));
-    }
     Ok(Server {
         checksum,
         state,
@@ -153,7 +149,7 @@ fn server_from_spec(spec: Option<proto::ServerSpec>) -> Result<Server, ApiError>
         weight: if spec.weight == 0.0 { 1.0 } else { spec.weight },
         max_meetings: spec.max_meetings,
         max_participants: spec.max_participants,
-        ..Server::new(id, spec.url.trim(), Secret::new(spec.secret.trim()))
+        ..Server::new(spec.id, spec.url.trim(), Secret::new(spec.secret.trim()))
     })
 }
 

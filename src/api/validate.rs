@@ -2,7 +2,7 @@
 //! field and the rule, never the value (which may be anything a client sent).
 
 use super::error::ApiError;
-use crate::config::is_valid_id;
+use crate::domain::is_valid_id;
 
 pub type Checked<T> = Result<T, ApiError>;
 

@@ -11,9 +11,10 @@ use super::{
 };
 use crate::{
     bbb::{BbbClient, Query, Timeouts},
+    domain::Server,
     fleet::{Fleet, Thresholds, poller},
     secret::Secret,
-    store::{Server, Store},
+    store::Store,
 };
 use std::{
     sync::Arc,

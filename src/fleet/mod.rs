@@ -15,7 +15,8 @@ use crate::bbb::Verdict;
 use crate::telemetry::{kv, metrics};
 use crate::{
     bbb::{BbbClient, BbbError, Endpoint, Meeting, Tls},
-    store::{PolledMeeting, PolledServer, Reservation, Server, ServerState, Store, StoreError},
+    domain::{Server, ServerState},
+    store::{PolledMeeting, PolledServer, Reservation, Store, StoreError},
 };
 use health::Tracker;
 use load::{Polled, RESERVATION_FADE};

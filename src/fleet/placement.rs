@@ -106,7 +106,7 @@ pub fn choose(request: &PlacementRequest<'_>, candidates: Vec<Candidate>) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{bbb::Endpoint, secret::Secret, store::Server};
+    use crate::{bbb::Endpoint, domain::Server, secret::Secret};
 
     fn server(id: &str, f: impl FnOnce(&mut Server)) -> Arc<FleetServer> {
         let mut spec = Server::new(

@@ -2,7 +2,10 @@
 //! deadline, so one hung server delays nothing but its own figures.
 
 use super::Fleet;
-use crate::store::{ServerState, Store, StoreError};
+use crate::{
+    domain::ServerState,
+    store::{Store, StoreError},
+};
 use std::{sync::Arc, time::Duration};
 use tokio::{sync::watch, task::JoinSet, time::Instant};
 

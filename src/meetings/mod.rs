@@ -6,8 +6,9 @@ pub mod params;
 
 use crate::{
     bbb::{BbbError, Ended, Verdict},
+    domain::Meeting,
     fleet::{Availability, Fleet, FleetServer, MeetingKind, PlacementRequest},
-    store::{Meeting, Store, StoreError},
+    store::{Store, StoreError},
 };
 use flight::Flights;
 use std::{collections::HashMap, sync::Arc, time::Duration};

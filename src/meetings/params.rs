@@ -3,7 +3,7 @@
 //! control characters stripped from names).
 
 use super::{Permissions, RoomSettings, User};
-use crate::{bbb::Query, store::Meeting};
+use crate::{bbb::Query, domain::Meeting};
 
 const SOURCE: &str = "eventyay";
 

@@ -72,7 +72,7 @@ impl Recordings {
         // room taken over from it, every server the event may use is asked, as it did.
         if meeting.imported {
             for server in self.fleet.snapshot().values() {
-                if server.spec.state != crate::store::ServerState::Disabled
+                if server.spec.state != crate::domain::ServerState::Disabled
                     && server.serves(&meeting.event_id, &meeting.organizer_id)
                     && !hosts.contains(&server.spec.id)
                 {

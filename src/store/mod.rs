@@ -9,14 +9,17 @@ mod shared;
 pub use import::{ImportPlan, ImportReport};
 pub use shared::{AuditEntry, PolledMeeting, PolledServer, Reservation};
 
-use crate::{bbb::ChecksumAlgorithm, secret::Secret};
+use crate::{
+    domain::{Meeting, Server, ServerState},
+    secret::Secret,
+};
 use entities::{call_member, hosting, meeting, server};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
     DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait, sea_query::OnConflict,
 };
 use sea_orm_migration::MigratorTrait;
-use std::{collections::HashMap, str::FromStr, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 use tokio::sync::watch;
 
 /// The database could not be reached or refused the statement. Callers answer UNAVAILABLE:
@@ -32,105 +35,6 @@ impl From<DbErr> for StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
-
-/// Whether a server takes meetings. `Cordoned` keeps its running meetings but takes no new
-/// ones; `Disabled` takes nothing, and its meetings move on their next join.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum ServerState {
-    #[default]
-    Enabled,
-    Cordoned,
-    Disabled,
-}
-
-impl ServerState {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Enabled => "enabled",
-            Self::Cordoned => "cordoned",
-            Self::Disabled => "disabled",
-        }
-    }
-}
-
-impl FromStr for ServerState {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        match s {
-            "enabled" => Ok(Self::Enabled),
-            "cordoned" => Ok(Self::Cordoned),
-            "disabled" => Ok(Self::Disabled),
-            other => Err(format!(
-                "unknown server state {other:?} (expected enabled, cordoned or disabled)"
-            )),
-        }
-    }
-}
-
-/// A BBB server of the fleet, as configured.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Server {
-    pub id: String,
-    pub url: String,
-    pub secret: Secret,
-    pub checksum: ChecksumAlgorithm,
-    pub state: ServerState,
-    /// Never hosts private calls.
-    pub rooms_only: bool,
-    /// Reserved for these events (with `organizers`: for these events or organizers).
-    pub events: Vec<String>,
-    pub organizers: Vec<String>,
-    /// Relative capacity.
-    pub weight: f64,
-    /// Hard caps; 0 means none.
-    pub max_meetings: u32,
-    pub max_participants: u32,
-    /// Cordoned until it carries no meeting, then disabled.
-    pub draining: bool,
-    /// A PEM file of extra CA certificates to trust for this server, or empty.
-    pub ca_bundle: String,
-    /// Skip TLS certificate checks (the original's `disable_ssl`; logged loudly).
-    pub insecure_tls: bool,
-}
-
-impl Server {
-    /// A server with the servers file's defaults: enabled, sha256, open to every event,
-    /// weight 1, no caps.
-    pub fn new(id: impl Into<String>, url: impl Into<String>, secret: Secret) -> Self {
-        Self {
-            id: id.into(),
-            url: url.into(),
-            secret,
-            checksum: ChecksumAlgorithm::default(),
-            state: ServerState::Enabled,
-            rooms_only: false,
-            events: Vec::new(),
-            organizers: Vec::new(),
-            weight: 1.0,
-            max_meetings: 0,
-            max_participants: 0,
-            draining: false,
-            ca_bundle: String::new(),
-            insecure_tls: false,
-        }
-    }
-}
-
-/// A room's meeting or a private call: its BBB identity and where it lives now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Meeting {
-    pub id: String,
-    pub event_id: String,
-    pub organizer_id: String,
-    pub room_id: Option<String>,
-    pub bbb_meeting_id: String,
-    pub attendee_pw: String,
-    pub moderator_pw: String,
-    pub server_id: String,
-    /// Taken over from the Python module (see `entities::meeting`).
-    pub imported: bool,
-}
 
 /// The advisory lock key that serialises migrations across replicas ("bbb-migr" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6262_622d_6d69_6772;
