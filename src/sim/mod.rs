@@ -6,11 +6,10 @@
 //! when a recorded meeting ends) and can be made slow or sick on purpose ([`Fault`], latency).
 //! What it cannot do is host a meeting: a successful join stands for a user arriving.
 //!
-//! In process: [`SimServer::start`]. From the command line: `eventyay-bbb sim` ([`SimArgs`]), with
+//! In process: [`SimServer::start`]. From the command line: `eventyay-bbb sim` (`cli::sim`), with
 //! a small control surface under `/_sim/` on the same port (see `control`).
 
 mod api;
-mod cli;
 mod control;
 mod faults;
 mod params;
@@ -18,7 +17,6 @@ mod server;
 mod state;
 mod xml;
 
-pub use cli::{SimArgs, run};
 pub use faults::Fault;
 pub use server::SimServer;
 

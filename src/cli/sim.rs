@@ -1,6 +1,6 @@
 //! `eventyay-bbb sim`: emulated BBB servers from the command line, until SIGINT or SIGTERM.
 
-use super::{SimConfig, SimServer};
+use crate::sim::{SimConfig, SimServer};
 use crate::{bbb::checksum::ChecksumAlgorithm, config::parse_duration, secret::Secret};
 use std::{error::Error, net::SocketAddr, time::Duration};
 
