@@ -12,5 +12,6 @@ EVENTYAY_BBB_TARGET = os.environ.get("EVENTYAY_BBB_TARGET", "")
 EVENTYAY_BBB_TOKEN_FILE = os.environ.get("EVENTYAY_BBB_TOKEN_FILE", "")
 # TLS: the CA certificate(s) that signed the service's certificate; empty for the system roots.
 EVENTYAY_BBB_CA_FILE = os.environ.get("EVENTYAY_BBB_CA_FILE", "")
-# Plaintext, only for a service on the same host or inside a mesh that encrypts for us.
+# Plaintext. The service's gRPC port has no TLS yet, so today this must be true, with the port
+# kept inside the cluster (or a mesh that encrypts for us).
 EVENTYAY_BBB_INSECURE = os.environ.get("EVENTYAY_BBB_INSECURE", "false").lower() == "true"
