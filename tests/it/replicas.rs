@@ -2,9 +2,7 @@
 //! split between them, exactly one polls, and when one is killed the other goes on and takes
 //! the polling over within two intervals.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use eventyay_bbb::{
     proto::bbb_service_client::BbbServiceClient,
     sim::{SimConfig, SimServer},

@@ -1,9 +1,7 @@
 //! Taking over from the Python module, and the data's lifecycle: import, forget a user, delete
 //! an event, idempotent calls, expiry of old calls.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use eventyay_bbb::{
     bbb::{BbbClient, ChecksumAlgorithm, Endpoint, Query},
     proto,

@@ -1,9 +1,7 @@
 //! FleetService end to end: operators' changes through gRPC, checked through the effects users
 //! see (joins, placements) and through the audit log. Secrets never come back.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use eventyay_bbb::{
     proto::{self, fleet_service_client::FleetServiceClient},
     sim::{Fault, SimConfig, SimServer},

@@ -1,9 +1,7 @@
 //! The store's guarantees, on a real database file: servers-file sync rules, one meeting per
 //! room under concurrency, and call membership.
 
-mod common;
-
-use common::TestDb;
+use crate::common::TestDb;
 use eventyay_bbb::{
     bbb::ChecksumAlgorithm,
     domain::{Meeting, Server, ServerState},

@@ -2,9 +2,7 @@
 //! received in process and its logs, metrics, errors and admin replies are read — the spans
 //! must continue the caller's trace, and no canary may appear anywhere.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use eventyay_bbb::{
     proto::{self, bbb_service_client::BbbServiceClient, fleet_service_client::FleetServiceClient},
     sim::{Fault, SimConfig, SimServer},

@@ -1,9 +1,7 @@
 //! The fleet under the loads conferences bring: bursts of new rooms, weighted and loaded
 //! servers, a server dying, a server cordoned. Emulated BBB servers behind a real service.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use eventyay_bbb::{
     proto::{self, bbb_service_client::BbbServiceClient},
     sim::{Fault, Load},

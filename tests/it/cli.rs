@@ -1,9 +1,7 @@
 //! The binary as operators and newcomers run it: `serve` configured only by environment
 //! variables and a servers file, and `dev`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use eventyay_bbb::{
     proto::bbb_service_client::BbbServiceClient,
     sim::{SimConfig, SimServer},

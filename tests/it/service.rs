@@ -1,9 +1,7 @@
 //! BbbService end to end: a real service on 127.0.0.1, emulated BBB servers behind it, a gRPC
 //! client in front, configured only through the operator's settings.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use eventyay_bbb::{
     bbb::ChecksumAlgorithm,
     proto::{self, RoomSettings},
