@@ -445,34 +445,14 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn file(text: &str) -> (tempdir::Dir, PathBuf) {
-        let dir = tempdir::Dir::new();
+    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.toml");
         std::fs::File::create(&path)
             .unwrap()
             .write_all(text.as_bytes())
             .unwrap();
         (dir, path)
-    }
-
-    /// A throwaway directory without pulling in a crate for it.
-    mod tempdir {
-        pub struct Dir(std::path::PathBuf);
-        impl Dir {
-            pub fn new() -> Self {
-                let p = std::env::temp_dir().join(format!("eventyay-bbb-{}", uuid::Uuid::new_v4()));
-                std::fs::create_dir_all(&p).unwrap();
-                Self(p)
-            }
-            pub fn path(&self) -> &std::path::Path {
-                &self.0
-            }
-        }
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
     }
 
     #[test]

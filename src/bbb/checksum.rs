@@ -92,12 +92,8 @@ pub fn verify(
         Some(alg) if allowed.contains(&alg) => {
             let expected = alg.checksum(call, query, secret);
             // Constant-time comparison: the emulator must not become a timing oracle in demos.
-            expected.len() == received.len()
-                && expected
-                    .bytes()
-                    .zip(received.bytes())
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b.to_ascii_lowercase()))
-                    == 0
+            let received = received.to_ascii_lowercase();
+            subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), received.as_bytes()).into()
         }
         _ => false,
     }

@@ -5,8 +5,6 @@
 //! (the encoding BBB itself uses when it rebuilds query strings): unreserved `A-Z a-z 0-9 - _ . *`,
 //! space as `+`, every other byte of the UTF-8 text as upper-case `%XX`.
 
-use std::fmt::Write;
-
 /// An ordered, already-encoded query string under construction.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Query {
@@ -50,68 +48,29 @@ impl Query {
     }
 }
 
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'*')
-}
-
-/// Encodes `value` the way Java's `URLEncoder.encode(value, UTF_8)` does.
+/// Encodes `value` the way Java's `URLEncoder.encode(value, UTF_8)` does, which is the
+/// `application/x-www-form-urlencoded` serializer of the URL standard.
 pub fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    encode_into(&mut out, value);
-    out
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 fn encode_into(out: &mut String, value: &str) {
-    for &b in value.as_bytes() {
-        if is_unreserved(b) {
-            out.push(b as char);
-        } else if b == b' ' {
-            out.push('+');
-        } else {
-            // Writing to a String cannot fail.
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
+    out.extend(form_urlencoded::byte_serialize(value.as_bytes()));
 }
 
 /// Decodes one form-encoded component: `+` is a space, `%XX` a byte. Malformed escapes are
 /// kept literally and invalid UTF-8 is replaced, as servlet containers do, rather than failing.
 pub fn decode(component: &str) -> String {
-    let bytes = component.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex_value(bytes[i + 1]), hex_value(bytes[i + 2])) {
-                    (Some(hi), Some(lo)) => {
-                        out.push(hi << 4 | lo);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
+    percent_encoding::percent_decode_str(&component.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Splits a raw query string into decoded `(name, value)` pairs, in order. Empty segments
 /// (`a=1&&b=2`, a trailing `&`) are skipped; a segment without `=` has an empty value.
 pub fn parse(raw: &str) -> Vec<(String, String)> {
-    raw.split('&')
-        .filter(|segment| !segment.is_empty())
-        .map(|segment| match segment.split_once('=') {
-            Some((name, value)) => (decode(name), decode(value)),
-            None => (decode(segment), String::new()),
-        })
+    form_urlencoded::parse(raw.as_bytes())
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
         .collect()
 }
 
@@ -119,6 +78,11 @@ pub fn parse(raw: &str) -> Vec<(String, String)> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// What Java's `URLEncoder` leaves as it is.
+    fn is_unreserved(b: u8) -> bool {
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'*')
+    }
 
     #[test]
     fn encodes_like_java_url_encoder() {

@@ -12,7 +12,6 @@ use std::{
     fmt::Write,
     future::Future,
     net::SocketAddr,
-    path::PathBuf,
     time::{Duration, Instant},
 };
 use tokio::runtime::Runtime;
@@ -59,37 +58,21 @@ impl Drop for LoadGenerator {
     }
 }
 
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> std::io::Result<Self> {
-        let path =
-            std::env::temp_dir().join(format!("eventyay-bbb-bench-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&path)?;
-        Ok(Self(path))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The database a scenario's service or fleet uses: `--database-url`, or a fresh SQLite file
 /// removed with this value.
 pub struct Database {
     pub url: String,
-    _dir: TempDir,
+    _dir: tempfile::TempDir,
 }
 
 impl Database {
     pub fn new(bench: &Bench) -> Fallible<Database> {
-        let dir = TempDir::new()?;
+        let dir = tempfile::Builder::new()
+            .prefix("eventyay-bbb-bench-")
+            .tempdir()?;
         let url = match &bench.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}?mode=rwc", dir.0.join("bbb.db").display()),
+            None => format!("sqlite://{}?mode=rwc", dir.path().join("bbb.db").display()),
         };
         Ok(Database { url, _dir: dir })
     }
@@ -127,8 +110,10 @@ impl BenchService {
         options: &Options,
     ) -> Fallible<BenchService> {
         let database = Database::new(bench)?;
-        let dir = TempDir::new()?;
-        let servers_file = dir.0.join("servers.toml");
+        let dir = tempfile::Builder::new()
+            .prefix("eventyay-bbb-bench-")
+            .tempdir()?;
+        let servers_file = dir.path().join("servers.toml");
         let mut toml = String::new();
         for (i, server) in servers.iter().enumerate() {
             let weight = options.weights.get(i).copied().unwrap_or(1.0);

@@ -1,6 +1,7 @@
 //! `eventyay-bbb check` as an operator runs it: the binary, configured by flags, against emulated
 //! BBB servers — some configured right, some wrong in the ways operators get them wrong.
 
+use crate::common::temp_dir;
 use eventyay_bbb::{
     bbb::ChecksumAlgorithm,
     sim::{SimConfig, SimServer},
@@ -66,12 +67,6 @@ async fn check(dir: &Path, servers_file: Option<&str>, api_token: Option<&str>) 
     }
 }
 
-fn scratch_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("eventyay-bbb-check-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn server(id: &str, url: &str, secret: &str, extra: &str) -> String {
     format!("[[servers]]\nid = \"{id}\"\nurl = \"{url}\"\nsecret = \"{secret}\"\n{extra}\n\n")
 }
@@ -115,9 +110,10 @@ async fn names_each_failing_server_and_why_and_never_shows_a_secret() {
         server("bbb-gone", &gone, secrets[4], "state = \"disabled\""),
     ]
     .concat();
-    let dir = scratch_dir();
+    let scratch = temp_dir();
+    let dir = scratch.path();
 
-    let out = check(&dir, Some(&file), Some(API_TOKEN)).await;
+    let out = check(dir, Some(&file), Some(API_TOKEN)).await;
 
     assert!(!out.success, "{}", out.stdout);
     assert!(out.line("configuration").starts_with("OK "));
@@ -162,7 +158,6 @@ async fn names_each_failing_server_and_why_and_never_shows_a_secret() {
     for sim in [good, other, sha1_only] {
         sim.shutdown().await;
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,23 +165,24 @@ async fn passes_when_every_server_takes_our_calls() {
     let sim = SimServer::start(SimConfig::new("only-secret-canary-9a8b7c"))
         .await
         .unwrap();
-    let dir = scratch_dir();
+    let scratch = temp_dir();
+    let dir = scratch.path();
     let file = server("bbb-1", &sim.base_url(), "only-secret-canary-9a8b7c", "");
 
-    let out = check(&dir, Some(&file), Some(API_TOKEN)).await;
+    let out = check(dir, Some(&file), Some(API_TOKEN)).await;
 
     assert!(out.success, "{}\n{}", out.stdout, out.stderr);
     assert!(out.line("server bbb-1").starts_with("OK "));
     assert!(out.stdout.contains("all 3 checks passed"), "{}", out.stdout);
     sim.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_configuration_error_is_reported_as_the_failing_check() {
-    let dir = scratch_dir();
+    let scratch = temp_dir();
+    let dir = scratch.path();
 
-    let out = check(&dir, None, None).await;
+    let out = check(dir, None, None).await;
 
     assert!(!out.success);
     let line = out.line("configuration");
@@ -199,5 +195,4 @@ async fn a_configuration_error_is_reported_as_the_failing_check() {
         "{}",
         out.stderr
     );
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -98,8 +98,8 @@ async fn serve_says_once_which_server_is_misconfigured_and_why_never_its_secret(
     let typo = SimServer::start(SimConfig::new("the-real-secret-of-bbb-2"))
         .await
         .unwrap();
-    let dir = TempDir::new();
-    let servers = dir.0.join("servers.toml");
+    let dir = temp_dir();
+    let servers = dir.path().join("servers.toml");
     std::fs::write(
         &servers,
         format!(
@@ -149,14 +149,14 @@ async fn serve_says_once_which_server_is_misconfigured_and_why_never_its_secret(
 async fn serve_from_environment_and_servers_file_never_prints_a_secret() {
     let sim_secret = "canary-sim-secret-1b6f0e3a";
     let sim = SimServer::start(SimConfig::new(sim_secret)).await.unwrap();
-    let dir = TempDir::new();
-    let servers = dir.0.join("servers.toml");
+    let dir = temp_dir();
+    let servers = dir.path().join("servers.toml");
     std::fs::write(
         &servers,
         format!("[[servers]]\nid = \"bbb-1\"\nurl = \"{}\"\nsecret = \"{sim_secret}\"\nchecksum = \"sha384\"\n", sim.base_url()),
     )
     .unwrap();
-    let token_file = dir.0.join("token");
+    let token_file = dir.path().join("token");
     std::fs::write(&token_file, "canary-api-token-from-file-9c2d\n").unwrap();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -170,7 +170,10 @@ async fn serve_from_environment_and_servers_file_never_prints_a_secret() {
             .env("EVENTYAY_BBB_LISTEN", format!("127.0.0.1:{port}"))
             .env(
                 "EVENTYAY_BBB_DATABASE_URL",
-                format!("sqlite://{}?mode=rwc", dir.0.join("db.sqlite").display()),
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("db.sqlite").display()
+                ),
             )
             .env("EVENTYAY_BBB_API_TOKEN", "canary-api-token-inline-4e7a")
             .env("EVENTYAY_BBB_API_TOKEN_FILE", &token_file)
@@ -237,8 +240,8 @@ async fn serve_refuses_to_start_without_a_token_or_with_a_broken_servers_file() 
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("EVENTYAY_BBB_API_TOKEN"));
 
-    let dir = TempDir::new();
-    let servers = dir.0.join("servers.toml");
+    let dir = temp_dir();
+    let servers = dir.path().join("servers.toml");
     std::fs::write(&servers, "[[servers]]\nid = \"a\"\nurl = \"https://h\"\nsecret = \"canary-secret-in-broken-file\nchecksum = \"md5\"\n").unwrap();
     let out = Command::new(BIN)
         .arg("serve")
@@ -313,7 +316,7 @@ async fn the_servers_command_drives_the_fleet_and_never_shows_a_secret() {
     let extra = SimServer::start(SimConfig::new("cli-canary-secret-77"))
         .await
         .unwrap();
-    let secret_file = app.db.dir.0.join("secret");
+    let secret_file = app.db.dir.path().join("secret");
     std::fs::write(&secret_file, "cli-canary-secret-77\n").unwrap();
     let extra_url = extra.base_url();
     let blocking = tokio::task::spawn_blocking(move || {

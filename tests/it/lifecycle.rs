@@ -74,7 +74,7 @@ async fn an_export_is_imported_whole_or_not_at_all_and_twice_changes_nothing() {
                    "server_id": "a", "meeting_id": "legacy-call-0001", "attendee_pw": "ca", "moderator_pw": "cm",
                    "invitees": ["alice", "bob"]}],
     });
-    let file = db.dir.0.join("export.json");
+    let file = db.dir.path().join("export.json");
 
     // A bad record: reported with its position, nothing written.
     let mut broken = export.clone();

@@ -10,6 +10,7 @@
 //! the tree) into a temporary directory, and pytest runs with only that directory added to
 //! `PYTHONPATH`: what is tested is the installed copy, not `clients/python/src`.
 
+use crate::common::temp_dir;
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -59,29 +60,6 @@ fn python() -> Option<String> {
     None
 }
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "eventyay-bbb-python-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Copies the package's source, leaving out what builds and test runs leave behind.
 fn copy_source(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
@@ -110,9 +88,9 @@ fn the_python_package_passes_its_tests_against_the_service() {
     let Some(python) = python() else { return };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let package = root.join("clients/python");
-    let scratch = TempDir::new();
-    let source = scratch.0.join("source");
-    let installed = scratch.0.join("site");
+    let scratch = temp_dir();
+    let source = scratch.path().join("source");
+    let installed = scratch.path().join("site");
     copy_source(&package, &source);
 
     let pip = Command::new(&python)
@@ -144,7 +122,7 @@ fn the_python_package_passes_its_tests_against_the_service() {
         .args(["-m", "pytest"])
         .arg(package.join("tests"))
         .args(["-p", "no:cacheprovider", "-q", "-rs"])
-        .current_dir(&scratch.0)
+        .current_dir(scratch.path())
         .env("PYTHONPATH", &installed)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("EVENTYAY_BBB_BIN", env!("CARGO_BIN_EXE_eventyay-bbb"))

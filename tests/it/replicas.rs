@@ -115,7 +115,7 @@ async fn two_replicas_share_one_fleet(db: TestDb) {
                 .unwrap(),
         );
     }
-    let servers_file = db.dir.0.join("servers.toml");
+    let servers_file = db.dir.path().join("servers.toml");
     write_servers_file(&servers_file, &sims, &[("r1", ""), ("r2", ""), ("r3", "")]);
     let a = start_replica(&db, &servers_file).await;
     let b = start_replica(&db, &servers_file).await;

@@ -91,8 +91,8 @@ async fn spans_continue_the_callers_trace_and_nothing_leaks_anywhere() {
 
     // The service, configured as an operator would, with canaries everywhere.
     let sim = SimServer::start(SimConfig::new(SIM_SECRET)).await.unwrap();
-    let dir = TempDir::new();
-    let servers = dir.0.join("servers.toml");
+    let dir = temp_dir();
+    let servers = dir.path().join("servers.toml");
     std::fs::write(
         &servers,
         format!(
@@ -114,7 +114,10 @@ async fn spans_continue_the_callers_trace_and_nothing_leaks_anywhere() {
         )
         .env(
             "EVENTYAY_BBB_DATABASE_URL",
-            format!("sqlite://{}?mode=rwc", dir.0.join("db.sqlite").display()),
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("db.sqlite").display()
+            ),
         )
         .env("EVENTYAY_BBB_API_TOKEN", API)
         .env("EVENTYAY_BBB_ADMIN_TOKEN", ADMIN)

@@ -12,7 +12,7 @@ use eventyay_bbb::{
     sim::{SimConfig, SimServer},
     store::Store,
 };
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 use tonic::{Request, transport::Channel};
 
 pub const API_TOKEN: &str = "test-api-token-0123456789abcdef";
@@ -61,8 +61,8 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn sqlite() -> Self {
-        let dir = TempDir::new();
-        let url = format!("sqlite://{}?mode=rwc", dir.0.join("bbb.db").display());
+        let dir = temp_dir();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("bbb.db").display());
         Self {
             url,
             dir,
@@ -75,7 +75,7 @@ impl TestDb {
         let cluster = pg::PgCluster::start()?;
         Some(Self {
             url: cluster.new_database(),
-            dir: TempDir::new(),
+            dir: temp_dir(),
             cluster: Some(cluster),
         })
     }
@@ -116,20 +116,14 @@ macro_rules! on_both_databases {
     )*};
 }
 
-pub struct TempDir(pub PathBuf);
+pub use tempfile::TempDir;
 
-impl TempDir {
-    pub fn new() -> Self {
-        let p = std::env::temp_dir().join(format!("eventyay-bbb-test-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A scratch directory of this test, removed when dropped.
+pub fn temp_dir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("eventyay-bbb-test-")
+        .tempdir()
+        .unwrap()
 }
 
 pub fn secret_of(id: &str) -> String {
@@ -165,7 +159,7 @@ pub async fn spawn_app_with(
         config.ended_retention = spec.ended_retention;
         sims.push(SimServer::start(config).await.unwrap());
     }
-    let servers_file = db.dir.0.join("servers.toml");
+    let servers_file = db.dir.path().join("servers.toml");
     let extras: Vec<_> = specs.iter().map(|s| (s.id, s.extra)).collect();
     write_servers_file(&servers_file, &sims, &extras);
     let database_url = db.url.clone();
