@@ -5,7 +5,7 @@ use super::{
     entities::{call_member, meeting, server},
     insert_host, meeting_row, server_from_row, server_row,
 };
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
 /// A checked import, ready to write.
 #[derive(Debug, Clone, Default)]
@@ -36,7 +36,7 @@ impl Store {
     pub async fn import(&self, plan: &ImportPlan) -> Result<ImportReport> {
         self.guarded(async {
             let mut report = ImportReport::default();
-            let tx = self.db.begin().await?;
+            let tx = self.write_tx().await?;
             for s in &plan.servers {
                 let existing = server::Entity::find_by_id(s.id.clone()).one(&tx).await?;
                 let same = existing

@@ -16,7 +16,8 @@ use crate::{
 use entities::{call_member, hosting, meeting, server};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait, sea_query::OnConflict,
+    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait, sea_query::OnConflict,
 };
 use sea_orm_migration::MigratorTrait;
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -111,6 +112,19 @@ impl Store {
         })
     }
 
+    /// Begins a transaction that writes. On SQLite it takes the write lock at once (BEGIN
+    /// IMMEDIATE): a deferred transaction that reads first cannot upgrade once another
+    /// connection has written, and fails with "database is locked" whatever the busy timeout;
+    /// taking the lock first makes it wait its turn instead. PostgreSQL ignores the mode.
+    pub(crate) async fn write_tx(&self) -> std::result::Result<DatabaseTransaction, DbErr> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+    }
+
     /// Runs `work` unless the database is known to be down, and gives up on it as soon as it
     /// is: calls fail at once during an outage instead of each waiting for a connection.
     pub(crate) async fn guarded<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
@@ -134,7 +148,7 @@ impl Store {
     /// to do. (sea-orm-migration takes no lock of its own.)
     pub async fn migrate(&self) -> Result<()> {
         if self.db.get_database_backend() == sea_orm::DbBackend::Postgres {
-            let tx = self.db.begin().await?;
+            let tx = self.write_tx().await?;
             tx.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
                 .await?;
             migrations::Migrator::up(&tx, None).await?;
@@ -169,7 +183,7 @@ impl Store {
     pub async fn sync_file_servers(&self, listed: &[Server]) -> Result<()> {
         self.guarded(async {
             let now = now_ms();
-            let tx = self.db.begin().await?;
+            let tx = self.write_tx().await?;
             for s in listed {
                 let row = server_row(s, s.secret.expose().to_owned(), None, true);
                 server::Entity::insert(row)
@@ -238,7 +252,7 @@ impl Store {
     pub async fn insert_room_meeting(&self, new: &Meeting) -> Result<Meeting> {
         self.guarded(async {
             let room_id = new.room_id.as_deref().unwrap_or_default();
-            let tx = self.db.begin().await?;
+            let tx = self.write_tx().await?;
             let inserted = meeting::Entity::insert(meeting_row(new))
                 .on_conflict_do_nothing_on([meeting::Column::EventId, meeting::Column::RoomId])
                 .exec(&tx)
@@ -268,7 +282,7 @@ impl Store {
         idempotency_key: Option<&str>,
     ) -> Result<String> {
         self.guarded(async {
-            let tx = self.db.begin().await?;
+            let tx = self.write_tx().await?;
             if let Some(key) = idempotency_key {
                 let earlier = meeting::Entity::find()
                     .select_only()
@@ -346,7 +360,7 @@ impl Store {
     /// connections that asked for it.
     async fn delete_meetings(&self, which: sea_orm::sea_query::Expr) -> Result<u64> {
         self.guarded(async {
-            let tx = self.db.begin().await?;
+            let tx = self.write_tx().await?;
             let ids: Vec<String> = meeting::Entity::find()
                 .select_only()
                 .column(meeting::Column::Id)
@@ -423,7 +437,7 @@ impl Store {
     /// stored afterwards.
     pub async fn repin(&self, meeting_id: &str, from: &str, to: &str) -> Result<Meeting> {
         self.guarded(async {
-            let tx = self.db.begin().await?;
+            let tx = self.write_tx().await?;
             let moved = meeting::Entity::update_many()
                 .col_expr(
                     meeting::Column::ServerId,

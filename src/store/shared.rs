@@ -9,7 +9,7 @@ use super::{
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait, sea_query::OnConflict,
+    QueryFilter, QueryOrder, QuerySelect, Statement, sea_query::OnConflict,
 };
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -71,7 +71,7 @@ impl Store {
     /// whether it was created.
     pub async fn put_server(&self, s: &Server) -> Result<bool> {
         self.guarded(async {
-            let tx = self.db.begin().await?;
+            let tx = self.write_tx().await?;
             let existing = server::Entity::find_by_id(s.id.clone()).one(&tx).await?;
             let created = existing.is_none();
             let secret = match (&existing, s.secret.expose()) {
@@ -105,7 +105,7 @@ impl Store {
     /// exist): such servers can only be disabled.
     pub async fn delete_unused_server(&self, id: &str) -> Result<bool> {
         self.guarded(async {
-            let tx = self.db.begin().await?;
+            let tx = self.write_tx().await?;
             let hosted = hosting::Entity::find()
                 .filter(hosting::Column::ServerId.eq(id))
                 .count(&tx)
@@ -213,7 +213,7 @@ impl Store {
         decide: impl FnOnce(&[Reservation]) -> Option<(T, String, String)>,
     ) -> Result<Option<T>> {
         self.guarded(async {
-            let tx = self.db.begin().await?;
+            let tx = self.write_tx().await?;
             if tx.get_database_backend() == DbBackend::Postgres {
                 tx.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({PLACEMENT_LOCK})"))
                     .await?;
@@ -282,7 +282,7 @@ impl Store {
     /// Writes the poller's view of the fleet for every replica to read.
     pub async fn write_polled(&self, servers: &[PolledServer]) -> Result<()> {
         self.guarded(async {
-            let tx = self.db.begin().await?;
+            let tx = self.write_tx().await?;
             for s in servers {
                 let meetings = serde_json::to_string(&s.meetings)
                     .map_err(|e| StoreError(DbErr::Custom(e.to_string())))?;
