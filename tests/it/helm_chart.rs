@@ -44,10 +44,10 @@ fn tool(var: &str, name: &str, probe: &str) -> Option<PathBuf> {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{name} is missing in CI: set {var} or put it on PATH (see .ci/run)");
     }
-    eprintln!(
-        "\n*** SKIPPED: {name} not found (set {var} or put it on PATH; .ci/run shows how to \
-         install it): the Helm chart was not checked ***\n"
-    );
+    crate::common::skip_loudly(&format!(
+        "{name} not found (set {var} or put it on PATH; .ci/run shows how to \
+         install it): the Helm chart was not checked"
+    ));
     None
 }
 

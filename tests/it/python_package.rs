@@ -52,11 +52,11 @@ fn python() -> Option<String> {
             missing.join(", ")
         );
     }
-    eprintln!(
-        "\n*** SKIPPED: {python} lacks {}; `pip install -r clients/python/requirements-dev.txt` \
-         (or set EVENTYAY_BBB_PYTHON) to run the Python package's tests ***\n",
+    crate::common::skip_loudly(&format!(
+        "{python} lacks {}; `pip install -r clients/python/requirements-dev.txt` \
+         (or set EVENTYAY_BBB_PYTHON) to run the Python package's tests",
         missing.join(", ")
-    );
+    ));
     None
 }
 

@@ -118,6 +118,18 @@ macro_rules! on_both_databases {
 
 pub use tempfile::TempDir;
 
+/// Says that part of the suite did not run, once per process, straight to the terminal: the
+/// test harness hides what passing tests print with `eprintln!`, and a skip must be seen.
+pub fn skip_loudly(message: &str) {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut said = SAID.lock().unwrap_or_else(|p| p.into_inner());
+    if !said.iter().any(|m| m == message) {
+        said.push(message.to_owned());
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "\n*** SKIPPED: {message} ***\n");
+    }
+}
+
 /// A scratch directory of this test, removed when dropped.
 pub fn temp_dir() -> TempDir {
     tempfile::Builder::new()

@@ -110,9 +110,9 @@ impl PgCluster {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("PostgreSQL binaries are missing in CI: install the postgresql package");
             }
-            eprintln!(
-                "\n*** SKIPPED: PostgreSQL binaries not found under /usr/lib/postgresql; \
-                 install Debian's `postgresql` package to run the PostgreSQL half of the suite ***\n"
+            crate::common::skip_loudly(
+                "PostgreSQL binaries not found under /usr/lib/postgresql; \
+                 install Debian's `postgresql` package to run the PostgreSQL half of the suite",
             );
             return None;
         };
