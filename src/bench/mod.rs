@@ -20,7 +20,6 @@ mod reliability;
 mod report;
 mod throughput;
 
-use crate::config::parse_duration;
 use harness::LoadGenerator;
 use report::{Report, Section};
 use std::{error::Error, time::Duration};
@@ -28,38 +27,23 @@ use std::{error::Error, time::Duration};
 /// Errors cross the two runtimes, so they must be `Send`.
 type Fallible<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
-/// Measure the service (latency, throughput, bursts, placement, polling, recordings, failover).
-#[derive(Debug, clap::Args)]
-pub struct BenchArgs {
-    /// Scenarios to run, comma-separated (default: all).
-    #[arg(long, value_delimiter = ',')]
-    only: Vec<Scenario>,
-
-    /// Emulated BBB latencies to run every scenario at, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "0ms,20ms", value_parser = parse_duration)]
-    latency: Vec<Duration>,
-
-    /// The service's ensure TTLs for `latency` and `throughput`, comma-separated: 2s is the
-    /// default (a fresh create is trusted that long), 0ms makes every RoomUrl ask BBB.
-    #[arg(long, value_delimiter = ',', default_value = "2s,0ms", value_parser = parse_duration)]
-    ensure_ttl: Vec<Duration>,
-
-    /// The service's database: a `postgres://…` URL (a database that may be written to), or
-    /// by default a fresh SQLite file per service started.
-    #[arg(long, env = "EVENTYAY_BBB_BENCH_DATABASE_URL", hide_env_values = true)]
-    database_url: Option<String>,
-
-    /// Short runs (a smoke test, well under a minute): the figures are rough.
-    #[arg(long)]
-    quick: bool,
-
-    /// Print the report as JSON instead of tables.
-    #[arg(long)]
-    json: bool,
+/// What a run measures, as `eventyay-bbb bench` was asked (see `cli::bench`).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Empty: every scenario.
+    pub only: Vec<Scenario>,
+    /// The emulated BBB latencies every scenario runs at.
+    pub latency: Vec<Duration>,
+    /// The service's ensure TTLs the latency and throughput scenarios compare.
+    pub ensure_ttl: Vec<Duration>,
+    /// `postgres://…`, or a fresh SQLite file per service.
+    pub database_url: Option<String>,
+    pub quick: bool,
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Scenario {
+pub enum Scenario {
     /// RoomUrl on a running meeting, one at a time, against a bare BBB create.
     Latency,
     /// RoomUrl at 32 and 64 concurrent clients: rate, CPU per RoomUrl, p99.
@@ -108,11 +92,11 @@ struct Bench {
     load: LoadGenerator,
 }
 
-pub async fn run(args: BenchArgs) -> Result<(), Box<dyn Error>> {
-    run_all(args).await.map_err(|err| err as Box<dyn Error>)
+pub async fn run(plan: Plan) -> Result<(), Box<dyn Error>> {
+    run_all(plan).await.map_err(|err| err as Box<dyn Error>)
 }
 
-async fn run_all(args: BenchArgs) -> Fallible<()> {
+async fn run_all(args: Plan) -> Fallible<()> {
     if args.latency.is_empty() || args.ensure_ttl.is_empty() {
         return Err("--latency and --ensure-ttl need at least one value each".into());
     }

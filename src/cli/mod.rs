@@ -1,5 +1,6 @@
 //! The commands of `eventyay-bbb`, one file each; `main` only parses and hands over here.
 
+mod bench;
 mod check;
 mod dev;
 mod import;
@@ -43,7 +44,7 @@ enum Command {
     Check(Box<crate::config::ServeArgs>),
     /// Measure the service against its own baseline on this machine: emulated BBB servers in a
     /// child process, the service in this one (`--only NAME`, `--quick`, `--json`).
-    Bench(crate::bench::BenchArgs),
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the command line: sets up telemetry, runs the command, flushes telemetry, and says
@@ -64,7 +65,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Servers(args) => servers::run(args).await,
         Command::Import(args) => import::run(args).await,
         Command::Check(args) => check::run(&args).await.map_err(Into::into),
-        Command::Bench(args) => crate::bench::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
     };
     // Whatever happened, what telemetry buffered goes out before the process ends.
     telemetry.shutdown();
