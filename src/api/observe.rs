@@ -49,6 +49,30 @@ fn server_error(code: Code) -> bool {
     )
 }
 
+/// `(service, service/method)` for a method of `proto/`, or `None`.
+fn known_method(path: &str) -> Option<(&'static str, &'static str)> {
+    static METHODS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    let methods: &'static Vec<(String, String)> = METHODS.get_or_init(|| {
+        use prost::Message;
+        let set = prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET)
+            .unwrap_or_default();
+        let mut methods = Vec::new();
+        for file in &set.file {
+            for service in &file.service {
+                let full = format!("{}.{}", file.package(), service.name());
+                for method in &service.method {
+                    methods.push((full.clone(), format!("{full}/{}", method.name())));
+                }
+            }
+        }
+        methods
+    });
+    methods
+        .iter()
+        .find(|(_, known)| known == path)
+        .map(|(service, method)| (service.as_str(), method.as_str()))
+}
+
 fn code_name(code: Code) -> &'static str {
     match code {
         Code::Ok => "OK",
@@ -89,11 +113,16 @@ where
         // The clone is the one that was not polled ready: keep the ready one for this call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let method = request.uri().path().trim_start_matches('/').to_owned();
-        if method.starts_with("grpc.health.") || method.starts_with("grpc.reflection.") {
+        let path = request.uri().path().trim_start_matches('/');
+        if path.starts_with("grpc.health.") || path.starts_with("grpc.reflection.") {
             return Box::pin(inner.call(request));
         }
-        let service = method.rsplit_once('/').map_or("", |(s, _)| s).to_owned();
+        // Labels and span names come from the contract's methods only: a caller must not mint
+        // a metric series (or a span name) per path it makes up.
+        let (service, method) = match known_method(path) {
+            Some((service, method)) => (service.to_owned(), method.to_owned()),
+            None => ("unknown".to_owned(), "unknown".to_owned()),
+        };
         let parent = opentelemetry::global::get_text_map_propagator(|p| {
             p.extract(&opentelemetry_http::HeaderExtractor(request.headers()))
         });

@@ -192,6 +192,24 @@ async fn spans_continue_the_callers_trace_and_nothing_leaks_anywhere() {
             .await
             .unwrap()
     ));
+    // Paths nobody routes, sent without a token: neither a metric series nor a span name each.
+    for i in 0..20 {
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        grpc.ready().await.unwrap();
+        let path = if i % 2 == 0 {
+            format!("/made.up.Service/Probe{i}")
+        } else {
+            format!("/eventyay.bbb.v1.BbbService/Nope{i}")
+        };
+        let reply: Result<tonic::Response<()>, _> = grpc
+            .unary(
+                tonic::Request::new(()),
+                path.parse().unwrap(),
+                tonic_prost::ProstCodec::<(), ()>::default(),
+            )
+            .await;
+        assert!(reply.is_err());
+    }
     tokio::time::sleep(Duration::from_millis(800)).await; // a few polls
 
     eventyay_bbb::bbb::install_crypto_provider();
@@ -229,6 +247,12 @@ async fn spans_continue_the_callers_trace_and_nothing_leaks_anywhere() {
                 spans.iter().map(|s| &s.name).collect::<Vec<_>>()
             )
         });
+    assert!(
+        !spans
+            .iter()
+            .any(|s| s.name.contains("made.up") || s.name.contains("Nope")),
+        "made-up paths named spans"
+    );
     assert_eq!(server.kind, SpanKind::Server as i32);
     assert_eq!(
         hex(&server.parent_span_id),
@@ -300,6 +324,11 @@ async fn spans_continue_the_callers_trace_and_nothing_leaks_anywhere() {
     ] {
         assert!(metrics.contains(name), "{name} missing from\n{metrics}");
     }
+    assert!(
+        !metrics.contains("made.up") && !metrics.contains("Nope") && !metrics.contains("Probe"),
+        "made-up paths minted series:\n{metrics}"
+    );
+    assert!(metrics.contains("rpc_method=\"unknown\""), "{metrics}");
     // Every bbb.failed is counted by its cause: here the server's broken answer.
     assert!(
         metrics
