@@ -10,6 +10,13 @@ use quick_xml::{Reader, events::Event};
 
 /// Nesting deeper than any BBB response; stops pathological input from costing memory.
 const MAX_DEPTH: usize = 32;
+/// A tree costs about a hundred bytes per element, whatever the element's own size: `<a/>`
+/// would cost 25 times its bytes. BBB's answers carry an element per 30 to 60 bytes, so one per
+/// 16 bytes (and a floor for tiny documents) is generous, and the absolute cap is far above a
+/// getMeetings of thousands of attendees; past either, the answer is refused as malformed.
+const BYTES_PER_ELEMENT: usize = 16;
+const MIN_ELEMENTS: usize = 1_000;
+const MAX_ELEMENTS: usize = 200_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -46,6 +53,8 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
     let mut reader = Reader::from_str(&text);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
+    let budget = (bytes.len() / BYTES_PER_ELEMENT).clamp(MIN_ELEMENTS, MAX_ELEMENTS);
+    let mut elements = 0usize;
     loop {
         let event = reader.read_event().map_err(|e| {
             XmlError(format!(
@@ -53,6 +62,15 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
                 reader.error_position()
             ))
         })?;
+        if matches!(event, Event::Start(_) | Event::Empty(_)) {
+            elements += 1;
+            if elements > budget {
+                return Err(XmlError(format!(
+                    "more elements than an answer of {} bytes may have",
+                    bytes.len()
+                )));
+            }
+        }
         match event {
             Event::Start(start) => {
                 if root.is_some() {
@@ -143,6 +161,27 @@ fn predefined_entity(name: &str) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_of_tiny_elements_are_refused_before_they_cost_memory() {
+        let mut flood = b"<response><returncode>SUCCESS</returncode><meetings>".to_vec();
+        while flood.len() < 15 * 1024 * 1024 {
+            flood.extend_from_slice(b"<a/>");
+        }
+        flood.extend_from_slice(b"</meetings></response>");
+        let err = parse(&flood).unwrap_err();
+        assert!(err.0.contains("more elements"), "{err}");
+        // Ordinary documents, small and large, are far from the budget.
+        assert!(parse(b"<response><returncode>SUCCESS</returncode></response>").is_ok());
+        let mut big = b"<response><meetings>".to_vec();
+        for i in 0..5_000 {
+            big.extend_from_slice(
+                format!("<meeting><meetingID>m-{i}</meetingID><participantCount>3</participantCount></meeting>\n").as_bytes(),
+            );
+        }
+        big.extend_from_slice(b"</meetings></response>");
+        assert_eq!(parse(&big).unwrap().children[0].children.len(), 5_000);
+    }
 
     #[test]
     fn reads_text_cdata_entities_and_empty_forms() {
