@@ -23,6 +23,18 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 pub const BBB_SERVICE_NAME: &str = "eventyay.bbb.v1.BbbService";
 pub const LIVENESS: &str = "liveness";
 
+/// The largest request message of BbbService and FleetService: a CreateCall of 1,000
+/// members of 128-character ids is about 130 KiB.
+const MAX_MESSAGE: usize = 1024 * 1024;
+/// The largest request of health checks and reflection, which anyone may call.
+const MAX_OPEN_MESSAGE: usize = 16 * 1024;
+/// Streams one connection may have open, and calls it may have served at once. A backend
+/// process multiplexes its calls over a connection or two; 64 at once each is plenty, and
+/// bounds what one anonymous connection can hold.
+const MAX_STREAMS: u32 = 64;
+/// Request headers (a bearer token, a traceparent, gRPC's own) fit in a few KiB.
+const MAX_HEADERS: u32 = 16 * 1024;
+
 /// Sets readiness on every name that reports it.
 pub async fn set_ready(reporter: &HealthReporter, ready: bool) {
     let status = if ready {
@@ -53,14 +65,19 @@ pub async fn serve(
         .set_service_status(LIVENESS, ServingStatus::Serving)
         .await;
     let rpc_timeout = bbb.rpc_timeout;
-    let bbb = proto::bbb_service_server::BbbServiceServer::with_interceptor(
-        bbb,
+    // The token is checked on the headers, before a byte of the message is read.
+    let bbb = tonic::service::interceptor::InterceptedService::new(
+        proto::bbb_service_server::BbbServiceServer::new(bbb)
+            .max_decoding_message_size(MAX_MESSAGE),
         BearerAuth::new(api_tokens),
     );
-    let fleet = proto::fleet_service_server::FleetServiceServer::with_interceptor(
-        fleet,
+    let fleet = tonic::service::interceptor::InterceptedService::new(
+        proto::fleet_service_server::FleetServiceServer::new(fleet)
+            .max_decoding_message_size(MAX_MESSAGE),
         BearerAuth::new(admin_tokens),
     );
+    // Health and reflection need no token, so their requests may be tiny and nothing more.
+    let health = health.max_decoding_message_size(MAX_OPEN_MESSAGE);
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -69,12 +86,20 @@ pub async fn serve(
     };
     let reflection_v1 = reflection()
         .build_v1()
-        .expect("the embedded descriptor sets are valid");
+        .expect("the embedded descriptor sets are valid")
+        .max_decoding_message_size(MAX_OPEN_MESSAGE);
     let reflection_v1alpha = reflection()
         .build_v1alpha()
-        .expect("the embedded descriptor sets are valid");
+        .expect("the embedded descriptor sets are valid")
+        .max_decoding_message_size(MAX_OPEN_MESSAGE);
     Server::builder()
+        // Every call, body included, ends by the longest an RPC may take.
         .timeout(rpc_timeout + Duration::from_secs(1))
+        // What one connection may hold: streams open at once, and requests being served.
+        .max_concurrent_streams(MAX_STREAMS)
+        .concurrency_limit_per_connection(MAX_STREAMS as usize)
+        .http2_max_header_list_size(MAX_HEADERS)
+        .http2_max_pending_accept_reset_streams(Some(MAX_STREAMS as usize))
         // Clients reconnect now and then, so calls spread over replicas behind an L4 Service.
         .max_connection_age(Duration::from_secs(300))
         .max_connection_age_grace(Duration::from_secs(30))

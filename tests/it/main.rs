@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 
+mod abuse;
 mod bbb_client;
 mod bbb_fixtures;
 mod bench_smoke;
