@@ -50,14 +50,24 @@ fn failure(root: &Element) -> BbbError {
         Some(error) => (error.text_of("key"), error.text_of("message")),
         None => (root.text_of("messageKey"), root.text_of("message")),
     };
+    // The key reaches logs and error texts: BBB's are short camelCase words.
     BbbError::Api {
-        key: key.unwrap_or_default().to_owned(),
-        message: message.unwrap_or_default().to_owned(),
+        key: capped(key.unwrap_or_default(), 64),
+        message: capped(message.unwrap_or_default(), 512),
     }
 }
 
+/// The longest text kept from an answer: BBB's ids and names stop at 256 characters, its URLs
+/// well before this. What reaches caches, logs and callers stays bounded whatever a server
+/// sends.
+const MAX_TEXT: usize = 2048;
+
 fn text(e: &Element, name: &str) -> String {
-    e.text_of(name).unwrap_or_default().to_owned()
+    capped(e.text_of(name).unwrap_or_default(), MAX_TEXT)
+}
+
+fn capped(text: &str, max_chars: usize) -> String {
+    text.chars().take(max_chars).collect()
 }
 
 fn flag(e: &Element, name: &str) -> bool {
@@ -312,6 +322,22 @@ mod tests {
                 crate::bbb::Verdict::Misconfigured(_)
             ));
         }
+    }
+
+    #[test]
+    fn text_from_a_server_is_capped() {
+        let key = "k".repeat(10_000);
+        let doc = format!(
+            "<response><returncode>FAILED</returncode><messageKey>{key}</messageKey><message>{key}</message></response>"
+        );
+        let err = success(doc.as_bytes()).unwrap_err();
+        assert_eq!(err.message_key().map(str::len), Some(64));
+        assert!(err.to_string().len() < 128);
+        let id = "m".repeat(100_000);
+        let doc = format!(
+            "<response><returncode>SUCCESS</returncode><meetings><meeting><meetingID>{id}</meetingID></meeting></meetings></response>"
+        );
+        assert_eq!(meetings(doc.as_bytes()).unwrap()[0].meeting_id.len(), 2048);
     }
 
     #[test]

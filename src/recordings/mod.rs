@@ -150,8 +150,8 @@ fn merge(merged: &mut HashMap<String, RecordingView>, r: Recording, host: &str) 
             record_id: r.record_id.clone(),
             ..RecordingView::default()
         });
-    view.start = view.start.or(r.start_time);
-    view.end = view.end.or(r.end_time);
+    view.start = view.start.or(r.start_time.filter(plausible_time));
+    view.end = view.end.or(r.end_time.filter(plausible_time));
     view.participants = view.participants.max(r.participants);
     if !r.state.is_empty() {
         view.state = r.state;
@@ -166,8 +166,24 @@ fn merge(merged: &mut HashMap<String, RecordingView>, r: Recording, host: &str) 
         };
         // Some BBB versions emit `https:///playback/…` for the video format: the host is
         // missing, and it is the server we asked.
-        *slot = format.url.replacen(":///", &format!("://{host}/"), 1);
+        let url = format.url.replacen(":///", &format!("://{host}/"), 1);
+        // The browser opens these: only web links pass, never `javascript:` or the like.
+        if is_web_link(&url) {
+            *slot = url;
+        }
     }
+}
+
+/// Epoch milliseconds a recording can have: after 1970, before the year 10000 (which is also
+/// what a protobuf Timestamp can hold). Anything else is left out, not sent.
+fn plausible_time(ms: &u64) -> bool {
+    (1..=253_402_300_799_999).contains(ms)
+}
+
+fn is_web_link(url: &str) -> bool {
+    url.len() <= 2048
+        && url::Url::parse(url)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
 }
 
 #[cfg(test)]
@@ -195,6 +211,26 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn only_web_links_and_plausible_times_pass() {
+        let mut merged = HashMap::new();
+        let mut r = rec(
+            "a",
+            u64::MAX - 1000,
+            &[
+                ("presentation", "javascript:alert(document.cookie)"),
+                ("video", "data:text/html,<script>x</script>"),
+                ("notes", "https://h/n/a"),
+            ],
+        );
+        r.end_time = Some(0);
+        merge(&mut merged, r, "h");
+        let a = &merged["a"];
+        assert_eq!((a.url.as_str(), a.url_video.as_str()), ("", ""));
+        assert_eq!(a.url_notes, "https://h/n/a");
+        assert_eq!((a.start, a.end), (None, None));
     }
 
     #[test]
