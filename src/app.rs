@@ -68,6 +68,7 @@ impl Service {
             store.clone(),
             fleet.clone(),
             settings.ensure_ttl,
+            settings.private_presentations,
         ));
         let recordings = Recordings::new(store.clone(), fleet.clone());
         let operators = Operators::new(store.clone(), fleet.clone(), meetings.clone());

@@ -85,6 +85,10 @@ pub struct ServeArgs {
     /// Longest any RPC may take, whatever the caller's deadline [default: 30s]
     #[arg(long, env = "EVENTYAY_BBB_RPC_TIMEOUT")]
     pub rpc_timeout: Option<String>,
+    /// Let BBB fetch presentations from loopback, private and link-local addresses (a
+    /// presentation server inside the BBB servers' own network) [default: false]
+    #[arg(long, env = "EVENTYAY_BBB_PRIVATE_PRESENTATIONS")]
+    pub private_presentations: Option<bool>,
 }
 
 /// Settings after defaults, files and validation.
@@ -102,6 +106,7 @@ pub struct Settings {
     pub bbb_timeouts: Timeouts,
     pub rpc_timeout: Duration,
     pub call_max_age: Duration,
+    pub private_presentations: bool,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://eventyay-bbb.db?mode=rwc";
@@ -128,17 +133,18 @@ impl ServeArgs {
                 "listen: {listen:?} is not an address like 127.0.0.1:50051"
             ))
         })?;
-        let migrate = match self.migrate {
-            Some(m) => m,
-            None => match file.get("migrate").map(String::as_str) {
-                None => true,
-                Some("true") => true,
-                Some("false") => false,
-                Some(other) => {
-                    return Err(invalid(format!("migrate: {other:?} is not true or false")));
-                }
+        let flag = |given: Option<bool>, key: &str, default: bool| match given {
+            Some(value) => Ok(value),
+            None => match file.get(key).map(String::as_str) {
+                None => Ok(default),
+                Some("true") => Ok(true),
+                Some("false") => Ok(false),
+                Some(other) => Err(invalid(format!("{key}: {other:?} is not true or false"))),
             },
         };
+        let migrate = flag(self.migrate, "migrate", true)?;
+        let private_presentations =
+            flag(self.private_presentations, "private_presentations", false)?;
         let api_tokens = tokens(
             pick(&self.api_token, "api_token"),
             self.api_token_file
@@ -234,6 +240,7 @@ impl ServeArgs {
                 "call_max_age",
                 Duration::from_secs(30 * 86_400),
             )?,
+            private_presentations,
         })
     }
 }

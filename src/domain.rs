@@ -115,6 +115,29 @@ pub struct Meeting {
     pub imported: bool,
 }
 
+/// Link-local addresses (where clouds serve instance metadata and credentials) and the
+/// metadata host names: signed calls must never go there.
+fn is_metadata_address(url: &str) -> bool {
+    let Ok(url) = url::Url::parse(url.trim()) else {
+        return false;
+    };
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_link_local(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_unicast_link_local()
+                || ip == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
+        }
+        Some(url::Host::Domain(name)) => {
+            matches!(
+                name,
+                "metadata.google.internal" | "metadata" | "instance-data"
+            )
+        }
+        None => false,
+    }
+}
+
 /// What is wrong with a server's settings: the field and the rule, never the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BadSetting {
@@ -137,6 +160,12 @@ impl Server {
         }
         if Endpoint::new(&self.url, self.secret.clone(), self.checksum).is_err() {
             return bad("url", "must be an http(s) URL without query or user info");
+        }
+        if is_metadata_address(&self.url) {
+            return bad(
+                "url",
+                "is a link-local or cloud metadata address, not a BBB server",
+            );
         }
         if secret_required && self.secret.expose().is_empty() {
             return bad("secret", "is empty: a server needs its shared secret");

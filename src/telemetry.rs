@@ -181,6 +181,7 @@ pub struct Metrics {
     pub bbb_errors: Counter<u64>,
     pub placements: Counter<u64>,
     pub moves: Counter<u64>,
+    pub presentations_refused: Counter<u64>,
 }
 
 pub fn meter() -> Meter {
@@ -224,6 +225,10 @@ pub fn metrics() -> &'static Metrics {
             moves: meter
                 .u64_counter("eventyay_bbb.failovers")
                 .with_description("Meetings moved to another server, by from and to")
+                .build(),
+            presentations_refused: meter
+                .u64_counter("eventyay_bbb.presentations.refused")
+                .with_description("Presentations on private addresses left out of a create")
                 .build(),
         }
     })

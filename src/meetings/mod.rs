@@ -197,6 +197,8 @@ pub struct Meetings {
 struct Core {
     store: Store,
     fleet: Arc<Fleet>,
+    /// Whether BBB may fetch presentations from private addresses.
+    private_presentations: bool,
 }
 
 fn room_key(event_id: &str, room_id: &str) -> String {
@@ -214,9 +216,18 @@ const ENDED_RETRIES: u32 = 4;
 const ENDED_RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 impl Meetings {
-    pub fn new(store: Store, fleet: Arc<Fleet>, ensure_ttl: Duration) -> Self {
+    pub fn new(
+        store: Store,
+        fleet: Arc<Fleet>,
+        ensure_ttl: Duration,
+        private_presentations: bool,
+    ) -> Self {
         Self {
-            core: Arc::new(Core { store, fleet }),
+            core: Arc::new(Core {
+                store,
+                fleet,
+                private_presentations,
+            }),
             flights: Flights::new(ensure_ttl),
         }
     }
@@ -406,10 +417,19 @@ impl Core {
             Some(meeting) => (meeting, false),
             None => self.first_room_meeting(join).await?,
         };
-        let presentation: &[String] = if join.settings.presentation_url.is_empty() {
+        let url = &join.settings.presentation_url;
+        let presentation: &[String] = if url.is_empty() {
+            &[]
+        } else if !self.private_presentations && params::private_host(url) {
+            // BBB would fetch it from inside its own network: a way into what the caller
+            // cannot reach. The meeting starts without it.
+            tracing::warn!(event = %join.event_id, room = %join.room_id, "presentation on a private address left out (EVENTYAY_BBB_PRIVATE_PRESENTATIONS allows it)");
+            crate::telemetry::metrics()
+                .presentations_refused
+                .add(1, &[]);
             &[]
         } else {
-            std::slice::from_ref(&join.settings.presentation_url)
+            std::slice::from_ref(url)
         };
         let query = |m: &Meeting| params::room_create(m, &join.room_name, &join.settings);
         self.establish(meeting, placed_now, &request, query, presentation)

@@ -752,6 +752,41 @@ async fn joins_the_original_allowed_still_work(db: TestDb) {
     app.stop().await;
 }
 
+/// BBB downloads a room's presentation itself: one on a private or link-local address is left
+/// out (the join still works) unless the operator allows it.
+async fn presentations_on_private_addresses_are_left_out_unless_allowed(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("bbb-1")]).await;
+    let mut client = app.client().await;
+    let mut request = room_request("metadata", "u", JOIN);
+    request.settings.as_mut().unwrap().presentation_url =
+        "http://169.254.169.254/latest/meta-data/iam/".into();
+    let url = client
+        .room_url(authed(request))
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    assert_join_works(&url).await;
+    assert!(app.sim("bbb-1").meetings()[0].presentation_urls.is_empty());
+    app.stop().await;
+}
+
+async fn presentations_on_private_addresses_pass_when_allowed(db: TestDb) {
+    let app = spawn_app_with(db, &[SimSpec::new("bbb-1")], |args| {
+        args.private_presentations = Some(true)
+    })
+    .await;
+    let mut client = app.client().await;
+    let mut request = room_request("intranet", "u", JOIN);
+    request.settings.as_mut().unwrap().presentation_url = "http://10.0.0.7/deck.pdf".into();
+    client.room_url(authed(request)).await.unwrap();
+    assert_eq!(
+        app.sim("bbb-1").meetings()[0].presentation_urls,
+        vec!["http://10.0.0.7/deck.pdf".to_owned()]
+    );
+    app.stop().await;
+}
+
 async fn recordings_are_listed_from_the_servers_that_hosted_the_room(db: TestDb) {
     let app = spawn_app(db, &[SimSpec::new("bbb-1")]).await;
     let mut client = app.client().await;
@@ -830,6 +865,8 @@ on_both_databases!(
     reflection_lists_the_services_in_both_versions,
     malformed_requests_are_rejected_and_change_nothing,
     joins_the_original_allowed_still_work,
+    presentations_on_private_addresses_are_left_out_unless_allowed,
+    presentations_on_private_addresses_pass_when_allowed,
     recordings_are_listed_from_the_servers_that_hosted_the_room,
     no_secret_appears_in_any_reply,
 );
