@@ -368,23 +368,26 @@ impl Store {
                 .into_tuple()
                 .all(&tx)
                 .await?;
-            if ids.is_empty() {
-                return Ok(0);
+            let mut deleted = 0;
+            // In chunks: a statement may bind only so many parameters (SQLite 32,766,
+            // PostgreSQL 65,535), and an event or years of calls can have more meetings.
+            for chunk in ids.chunks(DELETE_CHUNK) {
+                call_member::Entity::delete_many()
+                    .filter(call_member::Column::MeetingId.is_in(chunk.iter().cloned()))
+                    .exec(&tx)
+                    .await?;
+                hosting::Entity::delete_many()
+                    .filter(hosting::Column::MeetingId.is_in(chunk.iter().cloned()))
+                    .exec(&tx)
+                    .await?;
+                deleted += meeting::Entity::delete_many()
+                    .filter(meeting::Column::Id.is_in(chunk.iter().cloned()))
+                    .exec(&tx)
+                    .await?
+                    .rows_affected;
             }
-            call_member::Entity::delete_many()
-                .filter(call_member::Column::MeetingId.is_in(ids.clone()))
-                .exec(&tx)
-                .await?;
-            hosting::Entity::delete_many()
-                .filter(hosting::Column::MeetingId.is_in(ids.clone()))
-                .exec(&tx)
-                .await?;
-            let deleted = meeting::Entity::delete_many()
-                .filter(meeting::Column::Id.is_in(ids))
-                .exec(&tx)
-                .await?;
             tx.commit().await?;
-            Ok(deleted.rows_affected)
+            Ok(deleted)
         })
         .await
     }
@@ -541,6 +544,9 @@ pub(crate) fn server_row(
         updated_at: Set(now),
     }
 }
+
+/// Meetings deleted per statement.
+const DELETE_CHUNK: usize = 1_000;
 
 /// How stale a call's recorded last use may be (expiry counts in days, not seconds).
 const CALL_USE_RESOLUTION_MS: i64 = 1_000;

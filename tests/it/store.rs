@@ -194,10 +194,51 @@ async fn replicas_starting_at_once_migrate_exactly_once(db: TestDb) {
     assert_eq!(store.servers().await.unwrap().len(), 1);
 }
 
+/// Writes `n` private calls of `event`, each with one invitee, last used long ago, in two
+/// statements: what years of chat calls leave behind.
+async fn many_calls(db: &TestDb, event: &str, n: u32) {
+    use sea_orm::ConnectionTrait;
+    let conn = sea_orm::Database::connect(&db.url).await.unwrap();
+    let numbers =
+        format!("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})");
+    for statement in [
+        format!(
+            "{numbers} INSERT INTO meetings (id, event_id, organizer_id, room_id, bbb_meeting_id, \
+             attendee_pw, moderator_pw, server_id, created_at, imported, idempotency_key, \
+             last_used_at) SELECT '{event}-' || i, '{event}', 'org', NULL, 'bbb-{event}-' || i, \
+             'apw', 'mpw', 'a', 0, FALSE, NULL, 0 FROM n"
+        ),
+        format!(
+            "{numbers} INSERT INTO call_members (meeting_id, member_id) SELECT '{event}-' || i, \
+             'alice' FROM n"
+        ),
+    ] {
+        conn.execute_unprepared(&statement).await.unwrap();
+    }
+    conn.close().await.unwrap();
+}
+
+/// Deleting more rows than a statement may bind parameters (SQLite 32,766) works: an event
+/// with 40,000 meetings, and 40,000 expired calls.
+async fn forty_thousand_meetings_delete_fine(db: TestDb) {
+    let store = store(&db).await;
+    store.sync_file_servers(&[server("a")]).await.unwrap();
+    many_calls(&db, "big", 40_000).await;
+    assert_eq!(store.delete_event("big").await.unwrap(), 40_000);
+    many_calls(&db, "old", 40_000).await;
+    let expired = store
+        .expire_calls(std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(expired, 40_000);
+    assert!(store.event_meetings("old").await.unwrap().is_empty());
+}
+
 on_postgres!(replicas_starting_at_once_migrate_exactly_once);
 
 on_both_databases!(
     the_servers_file_wins_and_servers_that_leave_it_are_disabled,
     concurrent_first_joins_share_one_room_meeting,
     calls_are_found_only_by_invited_members_of_their_event,
+    forty_thousand_meetings_delete_fine,
 );
