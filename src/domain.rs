@@ -5,7 +5,10 @@ use crate::{
     bbb::{ChecksumAlgorithm, Endpoint},
     secret::Secret,
 };
-use std::str::FromStr;
+use std::{
+    net::{IpAddr, Ipv6Addr},
+    str::FromStr,
+};
 
 /// Whether an id is one the contract allows: 1 to 128 letters, digits or `._:-`. Commas are
 /// out, so id lists can be stored comma-joined.
@@ -115,25 +118,61 @@ pub struct Meeting {
     pub imported: bool,
 }
 
+/// A URL's host: a literal address (an IPv4-mapped IPv6 one read as the IPv4 it is), or a name.
+enum UrlHost {
+    Ip(IpAddr),
+    Name(String),
+}
+
+fn url_host(url: &str) -> Option<UrlHost> {
+    let url = url::Url::parse(url.trim()).ok()?;
+    Some(match url.host()? {
+        url::Host::Ipv4(ip) => UrlHost::Ip(ip.into()),
+        url::Host::Ipv6(ip) => UrlHost::Ip(ip.to_ipv4_mapped().map_or(ip.into(), IpAddr::V4)),
+        url::Host::Domain(name) => UrlHost::Name(name.to_owned()),
+    })
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => ip.is_link_local(),
+        IpAddr::V6(ip) => ip.is_unicast_link_local(),
+    }
+}
+
 /// Link-local addresses (where clouds serve instance metadata and credentials) and the
 /// metadata host names: signed calls must never go there.
 fn is_metadata_address(url: &str) -> bool {
-    let Ok(url) = url::Url::parse(url.trim()) else {
-        return false;
-    };
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_link_local(),
-        Some(url::Host::Ipv6(ip)) => {
-            ip.is_unicast_link_local()
-                || ip == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
-                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
+    match url_host(url) {
+        Some(UrlHost::Ip(ip)) => {
+            is_link_local(ip)
+                || ip == IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254))
         }
-        Some(url::Host::Domain(name)) => {
+        Some(UrlHost::Name(name)) => {
             matches!(
-                name,
+                name.as_str(),
                 "metadata.google.internal" | "metadata" | "instance-data"
             )
         }
+        None => false,
+    }
+}
+
+/// Whether a URL's host is a literal address BBB should not be sent to fetch from: loopback,
+/// private, link-local (cloud metadata lives there), unique-local or unspecified. Host names are
+/// left to the operator's network: resolving them here would not bind what BBB resolves later.
+pub fn is_private_address(url: &str) -> bool {
+    match url_host(url) {
+        Some(UrlHost::Ip(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || is_link_local(ip)
+                || match ip {
+                    IpAddr::V4(ip) => ip.is_private(),
+                    IpAddr::V6(ip) => ip.is_unique_local(),
+                }
+        }
+        Some(UrlHost::Name(name)) => name == "localhost",
         None => false,
     }
 }
@@ -197,6 +236,33 @@ mod tests {
         assert!(is_valid_id("42") && is_valid_id("room.a_b:c-d"));
         assert!(!is_valid_id("") && !is_valid_id("a b") && !is_valid_id("a,b"));
         assert!(!is_valid_id(&"x".repeat(129)));
+    }
+
+    #[test]
+    fn presentations_on_private_addresses_are_recognised() {
+        for private in [
+            "http://127.0.0.1/x.pdf",
+            "http://10.1.2.3/x.pdf",
+            "http://192.168.0.9:8080/x.pdf",
+            "http://172.16.5.5/x.pdf",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://0.0.0.0/x",
+            "http://[::1]/x",
+            "http://[fd00:ec2::254]/x",
+            "http://[fe80::1]/x",
+            "http://[::ffff:10.0.0.1]/x",
+            "http://localhost/x",
+        ] {
+            assert!(is_private_address(private), "{private}");
+        }
+        for public in [
+            "https://cdn.example.org/x.pdf",
+            "https://93.184.216.34/x.pdf",
+            "https://[2606:4700::1111]/x",
+            "not a url",
+        ] {
+            assert!(!is_private_address(public), "{public}");
+        }
     }
 
     #[test]

@@ -420,7 +420,7 @@ impl Core {
         let url = &join.settings.presentation_url;
         let presentation: &[String] = if url.is_empty() {
             &[]
-        } else if !self.private_presentations && params::private_host(url) {
+        } else if !self.private_presentations && crate::domain::is_private_address(url) {
             // BBB would fetch it from inside its own network: a way into what the caller
             // cannot reach. The meeting starts without it.
             tracing::warn!(event = %join.event_id, room = %join.room_id, "presentation on a private address left out (EVENTYAY_BBB_PRIVATE_PRESENTATIONS allows it)");

@@ -160,33 +160,6 @@ pub fn voice_bridge(value: &str) -> Option<&str> {
     (value.len() == 5 && value.bytes().all(|b| b.is_ascii_digit())).then_some(value)
 }
 
-/// Whether a URL's host is a literal address BBB should not be sent to fetch from: loopback,
-/// private, link-local (cloud metadata lives there), unique-local or unspecified. Host names are
-/// left to the operator's network: resolving them here would not bind what BBB resolves later.
-pub fn private_host(url: &str) -> bool {
-    use std::net::IpAddr;
-    let Ok(url) = url::Url::parse(url) else {
-        return false;
-    };
-    let ip: Option<IpAddr> = match url.host() {
-        Some(url::Host::Ipv4(ip)) => Some(ip.into()),
-        Some(url::Host::Ipv6(ip)) => Some(ip.to_ipv4_mapped().map_or(ip.into(), IpAddr::V4)),
-        _ => None,
-    };
-    match ip {
-        Some(IpAddr::V4(ip)) => {
-            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
-        }
-        Some(IpAddr::V6(ip)) => {
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || ip.is_unique_local()
-                || ip.is_unicast_link_local()
-        }
-        None => url.host_str() == Some("localhost"),
-    }
-}
-
 fn without_control(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).collect()
 }
@@ -363,33 +336,6 @@ mod tests {
         assert_eq!(full_name(":::"), "");
         assert_eq!(full_name(&"é".repeat(300)).chars().count(), 256);
         assert_eq!(full_name(&"😀".repeat(200)).encode_utf16().count(), 256);
-    }
-
-    #[test]
-    fn presentations_on_private_addresses_are_recognised() {
-        for private in [
-            "http://127.0.0.1/x.pdf",
-            "http://10.1.2.3/x.pdf",
-            "http://192.168.0.9:8080/x.pdf",
-            "http://172.16.5.5/x.pdf",
-            "http://169.254.169.254/latest/meta-data/",
-            "http://0.0.0.0/x",
-            "http://[::1]/x",
-            "http://[fd00:ec2::254]/x",
-            "http://[fe80::1]/x",
-            "http://[::ffff:10.0.0.1]/x",
-            "http://localhost/x",
-        ] {
-            assert!(private_host(private), "{private}");
-        }
-        for public in [
-            "https://cdn.example.org/x.pdf",
-            "https://93.184.216.34/x.pdf",
-            "https://[2606:4700::1111]/x",
-            "not a url",
-        ] {
-            assert!(!private_host(public), "{public}");
-        }
     }
 
     #[test]
