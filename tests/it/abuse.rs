@@ -1,17 +1,10 @@
 //! What an anonymous caller can make the service hold. Health and reflection need no token,
 //! so whatever they accept, anyone can send.
 
+use crate::common::{free_port, temp_dir};
 use std::{process::Command, time::Duration};
 
 const BIN: &str = env!("CARGO_BIN_EXE_eventyay-bbb");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The resident memory of a process, in MiB.
 fn rss_mib(pid: u32) -> f64 {
@@ -29,7 +22,7 @@ fn rss_mib(pid: u32) -> f64 {
 /// and stays small.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_half_sent_anonymous_messages_leave_the_process_small() {
-    let dir = crate::common::temp_dir();
+    let dir = temp_dir();
     let port = free_port();
     let mut serve = Command::new(BIN)
         .arg("serve")

@@ -158,10 +158,7 @@ async fn serve_from_environment_and_servers_file_never_prints_a_secret() {
     .unwrap();
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "canary-api-token-from-file-9c2d\n").unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let mut proc = Proc::spawn(
         Command::new(BIN)
             .arg("serve")

@@ -29,14 +29,6 @@ impl Drop for Replica {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 // The child is waited for by `Replica`'s drop, or right before the panic below.
 #[allow(clippy::zombie_processes)]
 async fn start_replica(db: &TestDb, servers_file: &std::path::Path) -> Replica {

@@ -69,14 +69,6 @@ fn attribute(span: &Span, key: &str) -> Option<String> {
     })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_continue_the_callers_trace_and_nothing_leaks_anywhere() {
     // The receiver.

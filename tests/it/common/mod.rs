@@ -130,6 +130,15 @@ pub fn skip_loudly(message: &str) {
     }
 }
 
+/// A port on 127.0.0.1 free a moment ago, for a process that binds it itself.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A scratch directory of this test, removed when dropped.
 pub fn temp_dir() -> TempDir {
     tempfile::Builder::new()

@@ -6,7 +6,6 @@
 //! (`CI=true`) missing binaries fail the test; elsewhere the test says loudly that it skipped.
 
 use std::{
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Command, Stdio},
 };
@@ -129,11 +128,7 @@ impl PgCluster {
             "copy the template cluster",
         );
         give_to_postgres(&data);
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = super::free_port();
         let cluster = Self { bin, data, port };
         cluster.start_server();
         Some(cluster)
