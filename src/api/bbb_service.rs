@@ -66,18 +66,15 @@ fn settings(
     base: Option<&url::Url>,
 ) -> validate::Checked<RoomSettings> {
     let s = s.unwrap_or_default();
-    let voice_bridge = match meetings::params::voice_bridge(&s.voice_bridge) {
-        Some(bridge) => bridge.to_owned(),
-        None => {
-            if !s.voice_bridge.trim().is_empty() {
-                tracing::warn!(
-                    field = "settings.voice_bridge",
-                    "left a voice bridge that is not 5 digits out of the create"
-                );
-            }
-            String::new()
-        }
-    };
+    // The create leaves out a bridge BBB cannot take (`params::room_create`); say so here, once.
+    if !s.voice_bridge.trim().is_empty()
+        && meetings::params::voice_bridge(&s.voice_bridge).is_none()
+    {
+        tracing::warn!(
+            field = "settings.voice_bridge",
+            "left a voice bridge that is not 5 digits out of the create"
+        );
+    }
     Ok(RoomSettings {
         record: s.record,
         waiting_room: s.waiting_room,
@@ -88,7 +85,7 @@ fn settings(
         hide_presentation: s.hide_presentation,
         auto_microphone: s.auto_microphone,
         auto_camera: s.auto_camera,
-        voice_bridge,
+        voice_bridge: s.voice_bridge,
         prefer_server: validate::text("settings.prefer_server", s.prefer_server.trim(), 2048)?,
         presentation_url: validate::passed_url(
             "settings.presentation_url",
