@@ -28,10 +28,11 @@ pub const LIVENESS: &str = "liveness";
 const MAX_MESSAGE: usize = 1024 * 1024;
 /// The largest request of health checks and reflection, which anyone may call.
 const MAX_OPEN_MESSAGE: usize = 16 * 1024;
-/// Streams one connection may have open, and calls it may have served at once. A backend
-/// process multiplexes its calls over a connection or two; 64 at once each is plenty, and
-/// bounds what one anonymous connection can hold.
-const MAX_STREAMS: u32 = 64;
+/// Streams one connection may have open. A backend process multiplexes a whole burst of joins
+/// over a connection or two, so this must not throttle a burst (fewer made a 1,000-join burst
+/// outlive the single-flight's trust and create twice); with the message limits it still
+/// bounds what one anonymous connection can hold (256 × 16 KiB).
+const MAX_STREAMS: u32 = 256;
 /// Request headers (a bearer token, a traceparent, gRPC's own) fit in a few KiB.
 const MAX_HEADERS: u32 = 16 * 1024;
 
@@ -95,9 +96,8 @@ pub async fn serve(
     Server::builder()
         // Every call, body included, ends by the longest an RPC may take.
         .timeout(rpc_timeout + Duration::from_secs(1))
-        // What one connection may hold: streams open at once, and requests being served.
+        // What one connection may hold: an open stream is a call being served.
         .max_concurrent_streams(MAX_STREAMS)
-        .concurrency_limit_per_connection(MAX_STREAMS as usize)
         .http2_max_header_list_size(MAX_HEADERS)
         .http2_max_pending_accept_reset_streams(Some(MAX_STREAMS as usize))
         // Clients reconnect now and then, so calls spread over replicas behind an L4 Service.
