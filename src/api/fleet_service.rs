@@ -123,7 +123,10 @@ fn info(view: ServerView) -> proto::ServerInfo {
     }
 }
 
-fn server_from_spec(spec: Option<proto::ServerSpec>) -> Result<Server, ApiError> {
+/// The server a PutServer describes, and the state it asks for (`None`: unspecified).
+fn server_from_spec(
+    spec: Option<proto::ServerSpec>,
+) -> Result<(Server, Option<ServerState>), ApiError> {
     let spec = spec.ok_or(ApiError::invalid("server", "is required"))?;
     let checksum = match proto::ChecksumAlgorithm::try_from(spec.checksum_algorithm) {
         Ok(proto::ChecksumAlgorithm::Unspecified) => ChecksumAlgorithm::default(),
@@ -136,13 +139,12 @@ fn server_from_spec(spec: Option<proto::ServerSpec>) -> Result<Server, ApiError>
         }
     };
     let state = if spec.state == proto::ServerState::Unspecified as i32 {
-        ServerState::Enabled
+        None
     } else {
-        state_from_proto(spec.state, "server.state")?
+        Some(state_from_proto(spec.state, "server.state")?)
     };
-    Ok(Server {
+    let server = Server {
         checksum,
-        state,
         rooms_only: spec.rooms_only,
         events: spec.events,
         organizers: spec.organizers,
@@ -150,7 +152,8 @@ fn server_from_spec(spec: Option<proto::ServerSpec>) -> Result<Server, ApiError>
         max_meetings: spec.max_meetings,
         max_participants: spec.max_participants,
         ..Server::new(spec.id, spec.url.trim(), Secret::new(spec.secret.trim()))
-    })
+    };
+    Ok((server, state))
 }
 
 #[tonic::async_trait]
@@ -170,10 +173,10 @@ impl FleetService for FleetApi {
         request: Request<proto::PutServerRequest>,
     ) -> Result<Response<proto::PutServerResponse>, Status> {
         let actor = actor(&request);
-        let server = server_from_spec(request.into_inner().server)?;
+        let (server, state) = server_from_spec(request.into_inner().server)?;
         let (view, created) = self
             .operators
-            .put(&actor, server)
+            .put(&actor, server, state)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(proto::PutServerResponse {

@@ -351,14 +351,8 @@ pub async fn run(args: ImportArgs) -> Result<(), Box<dyn Error>> {
         );
         return Ok(());
     }
-    let r = store.import(&plan).await?;
-    store
-        .audit(
-            "import",
-            "import",
-            &args.file.display().to_string(),
-            &format!("{r:?}"),
-        )
+    let r = store
+        .import(&plan, &args.file.display().to_string())
         .await?;
     println!(
         "servers: {} added, {} updated, {} unchanged; rooms: {} imported, {} kept; calls: {} imported, {} kept; invitees added: {}",

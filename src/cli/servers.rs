@@ -87,8 +87,10 @@ struct PutArgs {
     secret_file: Option<std::path::PathBuf>,
     #[arg(long, default_value = "sha256")]
     checksum: ChecksumAlgorithm,
-    #[arg(long, default_value = "enabled")]
-    state: String,
+    /// enabled, cordoned or disabled; left out, a new server is enabled and an existing one
+    /// keeps its state (and its drain).
+    #[arg(long)]
+    state: Option<String>,
     #[arg(long)]
     rooms_only: bool,
     #[arg(long, value_delimiter = ',')]
@@ -295,7 +297,12 @@ pub async fn run(args: ServersArgs) -> Result<(), Box<dyn Error>> {
                 url: put.url,
                 secret,
                 checksum_algorithm: proto::ChecksumAlgorithm::from(put.checksum) as i32,
-                state: state(&put.state)?,
+                state: put
+                    .state
+                    .as_deref()
+                    .map(state)
+                    .transpose()?
+                    .unwrap_or_default(),
                 rooms_only: put.rooms_only,
                 events: put.events,
                 organizers: put.organizers,

@@ -4,7 +4,7 @@
 use super::Fleet;
 use crate::{
     domain::ServerState,
-    store::{Store, StoreError},
+    store::{Audit, Store, StoreError},
 };
 use std::{sync::Arc, time::Duration};
 use tokio::{sync::watch, task::JoinSet, time::Instant};
@@ -104,19 +104,18 @@ async fn complete_drains(fleet: &Arc<Fleet>, store: &Store) -> Result<(), StoreE
             .get(&server.spec.id)
             .is_some_and(|s| s.polled_at.is_some() && s.polled_meetings == 0);
         if server.spec.draining && server.spec.state == ServerState::Cordoned && empty {
-            store
-                .set_server_state(&server.spec.id, ServerState::Disabled, false)
-                .await?;
-            store
-                .audit(
-                    "poller",
-                    "drain-completed",
-                    &server.spec.id,
-                    "no meetings left: disabled",
-                )
-                .await?;
-            tracing::info!(server = %server.spec.id, "drained: disabled");
-            disabled_any = true;
+            let audit = Audit {
+                actor: "poller",
+                action: "drain-completed",
+                target: &server.spec.id,
+                details: "no meetings left: disabled".into(),
+            };
+            // The registry may be a round old: the store disables the server only if it is
+            // still draining.
+            if store.complete_drain(&server.spec.id, audit).await? {
+                tracing::info!(server = %server.spec.id, "drained: disabled");
+                disabled_any = true;
+            }
         }
     }
     // The round reloaded the registry already; only a drain just completed changed it since.

@@ -586,7 +586,7 @@ impl Core {
             .ok_or(Error::BbbFailed(Failure::NoServer))?;
         let stored = self
             .store
-            .repin(&meeting.id, &meeting.server_id, &target.spec.id)
+            .repin(&meeting.id, &meeting.server_id, &target.spec.id, None)
             .await?;
         tracing::info!(meeting = %meeting.id, from = %meeting.server_id, to = %stored.server_id, "moved a meeting to another server");
         crate::telemetry::metrics().moves.add(

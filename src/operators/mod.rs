@@ -6,7 +6,7 @@ use crate::{
     domain::{Server, ServerState},
     fleet::{Explained, Fleet, MeetingKind, PlacementRequest, ServerStatus},
     meetings::Meetings,
-    store::{AuditEntry, Store, StoreError},
+    store::{Audit, AuditEntry, Store, StoreError},
 };
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -94,7 +94,15 @@ impl Operators {
 
     /// Adds or updates a server, then probes it so that a healthy server takes meetings at
     /// once (and a broken one none). Returns the server and whether it was created.
-    pub async fn put(&self, actor: &str, server: Server) -> Result<(ServerView, bool), Error> {
+    /// Adds or updates a server, then probes it so that a healthy server takes meetings at
+    /// once (and a broken one none). `state: None` keeps an existing server's state (a new one
+    /// starts enabled). Returns the server and whether it was created.
+    pub async fn put(
+        &self,
+        actor: &str,
+        server: Server,
+        state: Option<ServerState>,
+    ) -> Result<(ServerView, bool), Error> {
         let exists = self.store.server(&server.id).await?.is_some();
         server.check(!exists).map_err(|bad| Error::Invalid {
             field: match bad.field {
@@ -111,13 +119,11 @@ impl Operators {
         } else {
             "set"
         };
-        let created = self.store.put_server(&server).await?;
         let details = format!(
-            "{} url={} checksum={} state={} rooms_only={} events=[{}] organizers=[{}] weight={} max_meetings={} max_participants={} secret={secret_note}",
-            if created { "created" } else { "updated" },
+            "url={} checksum={} state={} rooms_only={} events=[{}] organizers=[{}] weight={} max_meetings={} max_participants={} secret={secret_note}",
             server.url,
             server.checksum,
-            server.state.name(),
+            state.map_or("kept", ServerState::name),
             server.rooms_only,
             server.events.join(","),
             server.organizers.join(","),
@@ -125,12 +131,19 @@ impl Operators {
             server.max_meetings,
             server.max_participants,
         );
-        self.store
-            .audit(actor, "put-server", &server.id, &details)
-            .await?;
+        let audit = Audit {
+            actor,
+            action: "put-server",
+            target: &server.id,
+            details,
+        };
+        let put = self.store.put_server(&server, state, audit).await?;
+        if put.drain_cancelled {
+            tracing::info!(server = %server.id, actor, "drain cancelled by a change of state");
+        }
         self.fleet.reload().await?;
         self.probe(&server.id).await;
-        Ok((self.view(&server.id).await?, created))
+        Ok((self.view(&server.id).await?, put.created))
     }
 
     async fn probe(&self, id: &str) {
@@ -145,14 +158,17 @@ impl Operators {
         if self.store.server(id).await?.is_none() {
             return Err(Error::NotFound);
         }
-        if !self.store.delete_unused_server(id).await? {
+        let audit = Audit {
+            actor,
+            action: "remove-server",
+            target: id,
+            details: "deleted".into(),
+        };
+        if !self.store.delete_unused_server(id, audit).await? {
             return Err(Error::Refused(
                 "the server has hosted meetings: disable it instead, so their recordings stay findable",
             ));
         }
-        self.store
-            .audit(actor, "remove-server", id, "deleted")
-            .await?;
         self.fleet.reload().await?;
         Ok(())
     }
@@ -163,28 +179,34 @@ impl Operators {
         id: &str,
         state: ServerState,
     ) -> Result<ServerView, Error> {
-        if !self.store.set_server_state(id, state, false).await? {
+        let audit = Audit {
+            actor,
+            action: "set-state",
+            target: id,
+            details: state.name().into(),
+        };
+        if !self.store.set_server_state(id, state, false, audit).await? {
             return Err(Error::NotFound);
         }
-        self.store
-            .audit(actor, "set-state", id, state.name())
-            .await?;
         self.fleet.reload().await?;
         self.view(id).await
     }
 
     /// Cordons the server; the poller disables it once it carries no meeting.
     pub async fn drain(&self, actor: &str, id: &str) -> Result<ServerView, Error> {
+        let audit = Audit {
+            actor,
+            action: "drain",
+            target: id,
+            details: "cordoned; disabled once empty".into(),
+        };
         if !self
             .store
-            .set_server_state(id, ServerState::Cordoned, true)
+            .set_server_state(id, ServerState::Cordoned, true, audit)
             .await?
         {
             return Err(Error::NotFound);
         }
-        self.store
-            .audit(actor, "drain", id, "cordoned; disabled once empty")
-            .await?;
         self.fleet.reload().await?;
         self.view(id).await
     }
@@ -255,14 +277,6 @@ impl Operators {
                 "ending the meeting on its current server failed; retry, or force the move",
             ));
         }
-        let stored = self
-            .store
-            .repin(&meeting.id, &from, &target.spec.id)
-            .await?;
-        if stored.server_id != target.spec.id {
-            return Err(Error::Refused("the room was moved meanwhile; look again"));
-        }
-        self.meetings.forget_room(event_id, room_id);
         let details = format!(
             "from {from} to {}; {}",
             target.spec.id,
@@ -272,14 +286,21 @@ impl Operators {
                 "FORCED: not ended on the old server, users may be split until they rejoin"
             }
         );
-        self.store
-            .audit(
-                actor,
-                "move-room",
-                &format!("{event_id}/{room_id}"),
-                &details,
-            )
+        let room = format!("{event_id}/{room_id}");
+        let audit = Audit {
+            actor,
+            action: "move-room",
+            target: &room,
+            details,
+        };
+        let stored = self
+            .store
+            .repin(&meeting.id, &from, &target.spec.id, Some(audit))
             .await?;
+        if stored.server_id != target.spec.id {
+            return Err(Error::Refused("the room was moved meanwhile; look again"));
+        }
+        self.meetings.forget_room(event_id, room_id);
         Ok(Moved {
             from,
             to: target.spec.id.clone(),

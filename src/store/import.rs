@@ -33,7 +33,8 @@ impl Store {
     /// Writes an import. Running it again changes nothing: servers are compared field by
     /// field, and rooms and calls that exist already are kept as they are (only invitees
     /// missing from a call are added).
-    pub async fn import(&self, plan: &ImportPlan) -> Result<ImportReport> {
+    /// The audit entry (naming `source`, the export file) is part of the same transaction.
+    pub async fn import(&self, plan: &ImportPlan, source: &str) -> Result<ImportReport> {
         self.guarded(async {
             let mut report = ImportReport::default();
             let tx = self.write_tx().await?;
@@ -106,6 +107,13 @@ impl Store {
                     .len();
                 report.invitees_added += (after - before) as u64;
             }
+            let audit = super::Audit {
+                actor: "import",
+                action: "import",
+                target: source,
+                details: format!("{report:?}"),
+            };
+            super::shared::record(&tx, &audit).await?;
             tx.commit().await?;
             Ok(report)
         })

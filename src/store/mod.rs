@@ -7,7 +7,7 @@ mod migrations;
 mod shared;
 
 pub use import::{ImportPlan, ImportReport};
-pub use shared::{AuditEntry, PolledMeeting, PolledServer, Reservation};
+pub use shared::{Audit, AuditEntry, PolledMeeting, PolledServer, Put, Reservation};
 
 use crate::{
     domain::{Meeting, Server, ServerState},
@@ -283,22 +283,47 @@ impl Store {
     ) -> Result<String> {
         self.guarded(async {
             let tx = self.write_tx().await?;
-            if let Some(key) = idempotency_key {
-                let earlier = meeting::Entity::find()
+            let earlier = |key: &str| {
+                meeting::Entity::find()
                     .select_only()
                     .column(meeting::Column::Id)
                     .filter(meeting::Column::EventId.eq(&call.event_id))
                     .filter(meeting::Column::IdempotencyKey.eq(key))
                     .into_tuple::<String>()
-                    .one(&tx)
-                    .await?;
-                if let Some(id) = earlier {
-                    return Ok(id);
-                }
+            };
+            if let Some(key) = idempotency_key
+                && let Some(id) = earlier(key).one(&tx).await?
+            {
+                return Ok(id);
             }
             let mut row = meeting_row(call);
             row.idempotency_key = Set(idempotency_key.map(str::to_owned));
-            meeting::Entity::insert(row).exec(&tx).await?;
+            // On PostgreSQL two requests with one key may both find no call and both insert:
+            // the second waits for the first to commit, inserts nothing, and answers with the
+            // first's call. (SQLite's write lock lets only one look at a time.)
+            let inserted = meeting::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::columns([
+                        meeting::Column::EventId,
+                        meeting::Column::IdempotencyKey,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                )
+                .exec_without_returning(&tx)
+                .await;
+            let inserted = match inserted {
+                Ok(rows) => rows > 0,
+                Err(DbErr::RecordNotInserted) => false,
+                Err(err) => return Err(err.into()),
+            };
+            if !inserted {
+                let id = match idempotency_key {
+                    Some(key) => earlier(key).one(&tx).await?,
+                    None => None,
+                };
+                return id.ok_or_else(|| DbErr::RecordNotInserted.into());
+            }
             let rows = members.iter().map(|m| call_member::ActiveModel {
                 meeting_id: Set(call.id.clone()),
                 member_id: Set(m.clone()),
@@ -437,8 +462,14 @@ impl Store {
 
     /// Moves a meeting from `from` to `to` (same identity) and remembers the new host —
     /// unless someone moved it first, in which case their move stands. Returns the meeting as
-    /// stored afterwards.
-    pub async fn repin(&self, meeting_id: &str, from: &str, to: &str) -> Result<Meeting> {
+    /// stored afterwards. An operator's move is audited with the move, and only if it happened.
+    pub async fn repin(
+        &self,
+        meeting_id: &str,
+        from: &str,
+        to: &str,
+        audit: Option<Audit<'_>>,
+    ) -> Result<Meeting> {
         self.guarded(async {
             let tx = self.write_tx().await?;
             let moved = meeting::Entity::update_many()
@@ -452,6 +483,9 @@ impl Store {
                 .await?;
             if moved.rows_affected > 0 {
                 insert_host(&tx, meeting_id, to).await?;
+                if let Some(audit) = &audit {
+                    shared::record(&tx, audit).await?;
+                }
             }
             let row = meeting::Entity::find_by_id(meeting_id.to_owned())
                 .one(&tx)

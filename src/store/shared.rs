@@ -57,6 +57,57 @@ pub struct PolledServer {
     pub meetings: Vec<PolledMeeting>,
 }
 
+/// Who changed what: written in the transaction of the change it records, so the log never
+/// shows a change that did not happen, nor misses one that did.
+#[derive(Debug, Clone)]
+pub struct Audit<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub details: String,
+}
+
+/// What a PutServer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Put {
+    pub created: bool,
+    /// The server was draining and no longer is.
+    pub drain_cancelled: bool,
+}
+
+pub(super) async fn record(
+    tx: &impl ConnectionTrait,
+    entry: &Audit<'_>,
+) -> std::result::Result<(), DbErr> {
+    audit::Entity::insert(audit::ActiveModel {
+        at: Set(now_ms()),
+        actor: Set(entry.actor.chars().take(128).collect()),
+        action: Set(entry.action.to_owned()),
+        target: Set(entry.target.chars().take(256).collect()),
+        details: Set(entry.details.clone()),
+        ..Default::default()
+    })
+    .exec(tx)
+    .await?;
+    Ok(())
+}
+
+fn set_state(state: ServerState, draining: bool) -> sea_orm::UpdateMany<server::Entity> {
+    server::Entity::update_many()
+        .col_expr(
+            server::Column::State,
+            sea_orm::sea_query::Expr::value(state.name()),
+        )
+        .col_expr(
+            server::Column::Draining,
+            sea_orm::sea_query::Expr::value(draining),
+        )
+        .col_expr(
+            server::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(now_ms()),
+        )
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub at: SystemTime,
@@ -67,26 +118,60 @@ pub struct AuditEntry {
 }
 
 impl Store {
-    /// Adds or updates a server. On update an empty secret keeps the stored one. Returns
-    /// whether it was created.
-    pub async fn put_server(&self, s: &Server) -> Result<bool> {
+    /// Adds or updates a server, and records it in the audit log in the same transaction.
+    /// On update it keeps what the request does not carry: an empty secret keeps the stored
+    /// one, no `state` keeps the stored state, and the TLS settings (only the servers file
+    /// sets them) stay. A drain goes on while the server stays cordoned; another state ends it,
+    /// and the audit entry says so.
+    pub async fn put_server(
+        &self,
+        s: &Server,
+        state: Option<ServerState>,
+        audit: Audit<'_>,
+    ) -> Result<Put> {
         self.guarded(async {
             let tx = self.write_tx().await?;
             let existing = server::Entity::find_by_id(s.id.clone()).one(&tx).await?;
             let created = existing.is_none();
+            let mut s = s.clone();
+            let mut draining = false;
+            if let Some(old) = existing.as_ref().and_then(|o| server_from_row(o.clone())) {
+                s.state = state.unwrap_or(old.state);
+                s.ca_bundle = old.ca_bundle;
+                s.insecure_tls = old.insecure_tls;
+                draining = old.draining && s.state == ServerState::Cordoned;
+            } else {
+                s.state = state.unwrap_or(ServerState::Enabled);
+            }
+            let drain_cancelled = existing.as_ref().is_some_and(|o| o.draining) && !draining;
             let secret = match (&existing, s.secret.expose()) {
                 (Some(old), "") => old.secret.clone(),
                 (_, new) => new.to_owned(),
             };
             let from_file = existing.as_ref().is_some_and(|o| o.from_file);
-            let row = server_row(s, secret, existing.as_ref(), from_file);
+            let mut row = server_row(&s, secret, existing.as_ref(), from_file);
+            row.draining = Set(draining);
             if created {
                 server::Entity::insert(row).exec(&tx).await?;
             } else {
                 server::Entity::update(row).exec(&tx).await?;
             }
+            let details = format!(
+                "{} {}{}",
+                if created { "created" } else { "updated" },
+                audit.details,
+                if drain_cancelled {
+                    "; drain cancelled"
+                } else {
+                    ""
+                }
+            );
+            record(&tx, &Audit { details, ..audit }).await?;
             tx.commit().await?;
-            Ok(created)
+            Ok(Put {
+                created,
+                drain_cancelled,
+            })
         })
         .await
     }
@@ -103,7 +188,7 @@ impl Store {
 
     /// Deletes a server that no meeting ever used. `Ok(false)` when it has history (or does not
     /// exist): such servers can only be disabled.
-    pub async fn delete_unused_server(&self, id: &str) -> Result<bool> {
+    pub async fn delete_unused_server(&self, id: &str, audit: Audit<'_>) -> Result<bool> {
         self.guarded(async {
             let tx = self.write_tx().await?;
             let hosted = hosting::Entity::find()
@@ -123,61 +208,58 @@ impl Store {
             server_status::Entity::delete_by_id(id.to_owned())
                 .exec(&tx)
                 .await?;
+            if deleted.rows_affected == 0 {
+                return Ok(false);
+            }
+            record(&tx, &audit).await?;
             tx.commit().await?;
-            Ok(deleted.rows_affected > 0)
+            Ok(true)
         })
         .await
     }
 
-    /// Sets a server's state (and whether it is draining). `Ok(false)` when there is no such
-    /// server.
+    /// Sets a server's state (and whether it is draining), with its audit entry. `Ok(false)`
+    /// when there is no such server.
     pub async fn set_server_state(
         &self,
         id: &str,
         state: ServerState,
         draining: bool,
+        audit: Audit<'_>,
     ) -> Result<bool> {
         self.guarded(async {
-            let updated = server::Entity::update_many()
-                .col_expr(
-                    server::Column::State,
-                    sea_orm::sea_query::Expr::value(state.name()),
-                )
-                .col_expr(
-                    server::Column::Draining,
-                    sea_orm::sea_query::Expr::value(draining),
-                )
-                .col_expr(
-                    server::Column::UpdatedAt,
-                    sea_orm::sea_query::Expr::value(now_ms()),
-                )
+            let tx = self.write_tx().await?;
+            let updated = set_state(state, draining)
                 .filter(server::Column::Id.eq(id))
-                .exec(&self.db)
+                .exec(&tx)
                 .await?;
-            Ok(updated.rows_affected > 0)
+            if updated.rows_affected == 0 {
+                return Ok(false);
+            }
+            record(&tx, &audit).await?;
+            tx.commit().await?;
+            Ok(true)
         })
         .await
     }
 
-    pub async fn audit(
-        &self,
-        actor: &str,
-        action: &str,
-        target: &str,
-        details: &str,
-    ) -> Result<()> {
+    /// Disables a drained server, unless it is no longer draining: an operator who enabled
+    /// it (or changed it otherwise) since the poller looked wins. Returns whether it did.
+    pub async fn complete_drain(&self, id: &str, audit: Audit<'_>) -> Result<bool> {
         self.guarded(async {
-            audit::Entity::insert(audit::ActiveModel {
-                at: Set(now_ms()),
-                actor: Set(actor.chars().take(128).collect()),
-                action: Set(action.to_owned()),
-                target: Set(target.chars().take(256).collect()),
-                details: Set(details.to_owned()),
-                ..Default::default()
-            })
-            .exec(&self.db)
-            .await?;
-            Ok(())
+            let tx = self.write_tx().await?;
+            let updated = set_state(ServerState::Disabled, false)
+                .filter(server::Column::Id.eq(id))
+                .filter(server::Column::Draining.eq(true))
+                .filter(server::Column::State.eq(ServerState::Cordoned.name()))
+                .exec(&tx)
+                .await?;
+            if updated.rows_affected == 0 {
+                return Ok(false);
+            }
+            record(&tx, &audit).await?;
+            tx.commit().await?;
+            Ok(true)
         })
         .await
     }

@@ -183,6 +183,23 @@ async fn cordon_and_drain(db: TestDb) {
         drained.spec.unwrap().state,
         proto::ServerState::Cordoned as i32
     );
+    // Changing its weight mid-drain, without a state, keeps the drain.
+    let mut reweighted = spec("s1", &app.sim("s1").base_url(), "");
+    reweighted.weight = 2.0;
+    let put = client
+        .put_server(as_admin(proto::PutServerRequest {
+            server: Some(reweighted),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .server
+        .unwrap();
+    assert!(
+        put.draining,
+        "a PutServer without a state cancelled the drain"
+    );
+    assert_eq!(put.spec.unwrap().state, proto::ServerState::Cordoned as i32);
     // No new meetings there; the running one stays.
     for i in 0..5 {
         let url = bbb

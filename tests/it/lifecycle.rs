@@ -286,6 +286,56 @@ async fn a_retried_create_call_makes_one_call(db: TestDb) {
     app.stop().await;
 }
 
+/// The backend retries a CreateCall whose answer it did not see, and a burst may send the
+/// retry while the first is still running: one key is one call, while first joins of rooms
+/// write beside them.
+async fn concurrent_create_calls_with_one_key_make_one_call(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("s1"), SimSpec::new("s2")]).await;
+    let client = app.client().await;
+    let mut calls = tokio::task::JoinSet::new();
+    let mut joins = tokio::task::JoinSet::new();
+    for i in 0..100 {
+        // Keys 0..10 are each sent five times; the rest once.
+        let key = format!("msg-{}", if i < 50 { i % 10 } else { i });
+        let mut c = client.clone();
+        calls.spawn(async move {
+            let reply = c
+                .create_call(authed(proto::CreateCallRequest {
+                    event_id: "ev-1".into(),
+                    organizer_id: "org-1".into(),
+                    member_ids: vec!["a".into(), "b".into()],
+                    idempotency_key: key.clone(),
+                }))
+                .await;
+            (key, reply.map(|r| r.into_inner().call_id))
+        });
+        let mut c = client.clone();
+        joins.spawn(async move {
+            c.room_url(authed(room_request(&format!("room-{i}"), "u", JOIN)))
+                .await
+                .map(drop)
+        });
+    }
+    let mut ids: std::collections::HashMap<String, std::collections::HashSet<String>> =
+        Default::default();
+    while let Some(done) = calls.join_next().await {
+        let (key, reply) = done.unwrap();
+        let id = reply.unwrap_or_else(|e| panic!("CreateCall {key}: {e:?}"));
+        ids.entry(key).or_default().insert(id);
+    }
+    while let Some(done) = joins.join_next().await {
+        done.unwrap().unwrap();
+    }
+    assert_eq!(ids.len(), 60);
+    assert!(
+        ids.values().all(|set| set.len() == 1),
+        "a key made more than one call: {ids:?}"
+    );
+    let distinct: std::collections::HashSet<_> = ids.values().flatten().collect();
+    assert_eq!(distinct.len(), 60, "two keys share a call");
+    app.stop().await;
+}
+
 /// A call expires once nobody joined it for `call_max_age`, however old it is.
 async fn private_calls_expire_by_last_use(db: TestDb) {
     let app = spawn_app_with(db, &[SimSpec::new("s1")], |args| {
@@ -327,5 +377,6 @@ async fn private_calls_expire_by_last_use(db: TestDb) {
 on_both_databases!(
     deleting_an_event_ends_and_forgets_its_meetings,
     a_retried_create_call_makes_one_call,
+    concurrent_create_calls_with_one_key_make_one_call,
     private_calls_expire_by_last_use,
 );

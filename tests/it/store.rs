@@ -6,7 +6,7 @@ use eventyay_bbb::{
     bbb::ChecksumAlgorithm,
     domain::{Meeting, Server, ServerState},
     secret::Secret,
-    store::Store,
+    store::{Audit, Store},
 };
 use std::sync::Arc;
 
@@ -151,7 +151,16 @@ async fn calls_are_found_only_by_invited_members_of_their_event(db: TestDb) {
     assert_eq!(store.use_call("ev", "nope", "alice").await.unwrap(), None);
 
     // A move keeps the identity and remembers both hosts.
-    let moved = store.repin(&call.id, "a", "b").await.unwrap();
+    let audit = |details: &str| Audit {
+        actor: "ops",
+        action: "move-room",
+        target: "ev/room",
+        details: details.into(),
+    };
+    let moved = store
+        .repin(&call.id, "a", "b", Some(audit("a to b")))
+        .await
+        .unwrap();
     assert_eq!(
         Some(&moved),
         store
@@ -170,8 +179,20 @@ async fn calls_are_found_only_by_invited_members_of_their_event(db: TestDb) {
         .sync_file_servers(&[server("a"), server("b"), server("c")])
         .await
         .unwrap();
-    let late = store.repin(&call.id, "a", "c").await.unwrap();
+    let late = store
+        .repin(&call.id, "a", "c", Some(audit("a to c")))
+        .await
+        .unwrap();
     assert_eq!(late.server_id, "b");
+    // Only the move that happened is in the audit log.
+    let log: Vec<String> = store
+        .audit_log(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.details)
+        .collect();
+    assert_eq!(log, vec!["a to b".to_owned()]);
     // Calls are not rooms: they never count in the spreading of an event's rooms.
     assert!(store.event_rooms_per_server("ev").await.unwrap().is_empty());
 }
@@ -234,6 +255,115 @@ async fn forty_thousand_meetings_delete_fine(db: TestDb) {
     assert!(store.event_meetings("old").await.unwrap().is_empty());
 }
 
+fn audit(action: &'static str) -> Audit<'static> {
+    Audit {
+        actor: "ops",
+        action,
+        target: "a",
+        details: String::new(),
+    }
+}
+
+/// PutServer carries neither the TLS settings nor (when unspecified) a state: an update keeps
+/// them, and a drain goes on while the server stays cordoned.
+async fn an_update_keeps_what_it_does_not_carry(db: TestDb) {
+    let store = store(&db).await;
+    let mut from_file = server("a");
+    from_file.ca_bundle = "/etc/eventyay-bbb/ca.pem".into();
+    from_file.insecure_tls = true;
+    store.sync_file_servers(&[from_file]).await.unwrap();
+    store
+        .set_server_state("a", ServerState::Cordoned, true, audit("drain"))
+        .await
+        .unwrap();
+
+    let mut update = server("a");
+    update.weight = 2.0;
+    let put = store
+        .put_server(&update, None, audit("put-server"))
+        .await
+        .unwrap();
+    assert!(!put.created && !put.drain_cancelled);
+    let stored = store.server("a").await.unwrap().unwrap();
+    assert_eq!(stored.weight, 2.0);
+    assert_eq!(stored.ca_bundle, "/etc/eventyay-bbb/ca.pem");
+    assert!(stored.insecure_tls);
+    assert_eq!(stored.state, ServerState::Cordoned);
+    assert!(stored.draining, "the drain goes on");
+
+    // Enabling it ends the drain, and the audit entry says so.
+    let put = store
+        .put_server(&update, Some(ServerState::Enabled), audit("put-server"))
+        .await
+        .unwrap();
+    assert!(put.drain_cancelled);
+    let stored = store.server("a").await.unwrap().unwrap();
+    assert_eq!(stored.state, ServerState::Enabled);
+    assert!(!stored.draining);
+    let log = store.audit_log(1).await.unwrap();
+    assert!(log[0].details.ends_with("drain cancelled"), "{log:?}");
+
+    // A new server without a state starts enabled.
+    let put = store
+        .put_server(&server("b"), None, audit("put-server"))
+        .await
+        .unwrap();
+    assert!(put.created);
+    let b = store.server("b").await.unwrap().unwrap();
+    assert_eq!(b.state, ServerState::Enabled);
+}
+
+/// The poller completes a drain from a registry it read a moment ago; an operator who enabled
+/// the server since then wins, and no "drain-completed" entry claims otherwise.
+async fn a_drain_completes_only_while_still_draining(db: TestDb) {
+    let store = store(&db).await;
+    store.sync_file_servers(&[server("a")]).await.unwrap();
+    store
+        .set_server_state("a", ServerState::Cordoned, true, audit("drain"))
+        .await
+        .unwrap();
+    // The poller saw it draining and empty; before it acts, an operator enables it.
+    store
+        .set_server_state("a", ServerState::Enabled, false, audit("set-state"))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .complete_drain("a", audit("drain-completed"))
+            .await
+            .unwrap()
+    );
+    let a = store.server("a").await.unwrap().unwrap();
+    assert_eq!(a.state, ServerState::Enabled);
+    let actions: Vec<String> = store
+        .audit_log(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["set-state", "drain"]);
+
+    // Still draining: the drain completes, with its entry.
+    store
+        .set_server_state("a", ServerState::Cordoned, true, audit("drain"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .complete_drain("a", audit("drain-completed"))
+            .await
+            .unwrap()
+    );
+    let a = store.server("a").await.unwrap().unwrap();
+    assert_eq!(a.state, ServerState::Disabled);
+    assert!(!a.draining);
+    assert_eq!(
+        store.audit_log(1).await.unwrap()[0].action,
+        "drain-completed"
+    );
+}
+
 on_postgres!(replicas_starting_at_once_migrate_exactly_once);
 
 on_both_databases!(
@@ -241,4 +371,6 @@ on_both_databases!(
     concurrent_first_joins_share_one_room_meeting,
     calls_are_found_only_by_invited_members_of_their_event,
     forty_thousand_meetings_delete_fine,
+    an_update_keeps_what_it_does_not_carry,
+    a_drain_completes_only_while_still_draining,
 );
