@@ -224,11 +224,12 @@ impl BbbService for BbbApi {
         &self,
         request: Request<proto::DeleteEventRequest>,
     ) -> Result<Response<proto::DeleteEventResponse>, Status> {
+        let budget = self.budget(&request);
         let r = request.into_inner();
         let event_id = validate::id("event_id", &r.event_id)?;
         let deleted = self
             .meetings
-            .delete_event(&event_id, r.end_meetings)
+            .delete_event(&event_id, r.end_meetings, budget)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(proto::DeleteEventResponse {

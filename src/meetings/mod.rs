@@ -1,11 +1,12 @@
 //! Rooms and private calls as BBB meetings: who may join and how, where each meeting lives, and
 //! making sure it exists on its server before a join URL is handed out.
 
+mod ending;
 mod flight;
 pub mod params;
 
 use crate::{
-    bbb::{BbbError, Ended, Verdict},
+    bbb::{BbbError, Verdict},
     domain::Meeting,
     fleet::{Availability, Fleet, FleetServer, MeetingKind, PlacementRequest},
     store::{Store, StoreError},
@@ -13,6 +14,10 @@ use crate::{
 use flight::Flights;
 use std::{collections::HashMap, sync::Arc, time::Duration};
 use tokio::time::Instant;
+
+/// The most of a DeleteEvent's time kept for deleting its rows once its meetings are ended (or
+/// given up on): an event's meetings must be deleted even when its servers hang.
+const DELETE_RESERVE: Duration = Duration::from_secs(5);
 
 /// The user a join URL is signed for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -310,37 +315,28 @@ impl Meetings {
         Ok(self.core.store.forget_member(user_id).await?)
     }
 
-    /// Deletes an event's meetings and calls, ending them on their servers first when asked
-    /// (best effort: a server that cannot be reached is named, and the deletion goes on).
-    pub async fn delete_event(&self, event_id: &str, end: bool) -> Result<EventDeleted, Error> {
-        let meetings = self.core.store.event_meetings(event_id).await?;
+    /// Deletes an event's meetings and calls, ending them on their servers first when asked:
+    /// in parallel, skipping servers that do not answer, and by a deadline that leaves a part
+    /// of `budget` for the deletion itself. Servers where meetings may still run are named;
+    /// the deletion goes on regardless.
+    pub async fn delete_event(
+        &self,
+        event_id: &str,
+        end: bool,
+        budget: Duration,
+    ) -> Result<EventDeleted, Error> {
+        let deadline = Instant::now() + budget;
+        let lookup = self.core.store.event_meetings(event_id);
+        let meetings = within(deadline, async { Ok(lookup.await?) }).await?;
         let mut outcome = EventDeleted::default();
         if end {
-            for meeting in &meetings {
-                let Some(server) = self.core.fleet.get(&meeting.server_id) else {
-                    continue;
-                };
-                match self
-                    .core
-                    .fleet
-                    .end(
-                        &server,
-                        &meeting.bbb_meeting_id,
-                        Some(&meeting.moderator_pw),
-                    )
-                    .await
-                {
-                    Ok(Ended::Ended) => outcome.meetings_ended += 1,
-                    Ok(Ended::NotRunning) => {}
-                    Err(_) => {
-                        if !outcome.end_failed_on.contains(&server.spec.id) {
-                            outcome.end_failed_on.push(server.spec.id.clone());
-                        }
-                    }
-                }
-            }
+            let reserve = (budget / 4).min(DELETE_RESERVE);
+            let ended = ending::end_all(&self.core.fleet, &meetings, deadline - reserve).await;
+            outcome.meetings_ended = ended.ended;
+            outcome.end_failed_on = ended.failed_on;
         }
-        outcome.meetings_deleted = self.core.store.delete_event(event_id).await?;
+        let delete = self.core.store.delete_event(event_id);
+        outcome.meetings_deleted = within(deadline, async { Ok(delete.await?) }).await?;
         for meeting in &meetings {
             if let Some(room) = &meeting.room_id {
                 self.forget_room(event_id, room);

@@ -6,7 +6,7 @@ use eventyay_bbb::{
     bbb::{BbbClient, ChecksumAlgorithm, Endpoint, Query},
     proto,
     secret::Secret,
-    sim::{SimConfig, SimServer},
+    sim::{Fault, SimConfig, SimServer},
 };
 use std::{process::Command, time::Duration};
 use tonic::Code;
@@ -236,6 +236,41 @@ async fn deleting_an_event_ends_and_forgets_its_meetings(db: TestDb) {
     app.stop().await;
 }
 
+/// A hung server must not hold up an event's deletion past its deadline: the other servers'
+/// meetings end, the rows go, and the hung server is named.
+async fn deleting_an_event_while_a_server_hangs_answers_in_time(db: TestDb) {
+    let app = spawn_app(db, &[SimSpec::new("s1"), SimSpec::new("s2")]).await;
+    let mut client = app.client().await;
+    for (room, server) in [("a", "s1"), ("b", "s1"), ("c", "s2")] {
+        let mut request = room_request(room, "u", JOIN);
+        request.settings.as_mut().unwrap().prefer_server = server.into();
+        let url = client.room_url(authed(request)).await.unwrap().into_inner();
+        assert_eq!(url.server_id, server);
+    }
+    app.sim("s2").set_fault(Fault::Hang);
+    let mut request = authed(proto::DeleteEventRequest {
+        event_id: "ev-1".into(),
+        end_meetings: true,
+    });
+    // Shorter than one `end` on a hung server may take (5 s).
+    request.set_timeout(Duration::from_secs(2));
+    let deleted = client.delete_event(request).await.unwrap().into_inner();
+    assert_eq!(deleted.meetings_deleted, 3);
+    assert_eq!(deleted.meetings_ended, 2);
+    assert_eq!(deleted.end_failed_on, ["s2"]);
+    assert!(app.sim("s1").meetings().is_empty());
+    assert!(
+        app.store()
+            .await
+            .event_meetings("ev-1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    app.sim("s2").set_fault(Fault::None);
+    app.stop().await;
+}
+
 async fn a_retried_create_call_makes_one_call(db: TestDb) {
     let app = spawn_app(db, &[SimSpec::new("s1")]).await;
     let mut client = app.client().await;
@@ -376,6 +411,7 @@ async fn private_calls_expire_by_last_use(db: TestDb) {
 
 on_both_databases!(
     deleting_an_event_ends_and_forgets_its_meetings,
+    deleting_an_event_while_a_server_hangs_answers_in_time,
     a_retried_create_call_makes_one_call,
     concurrent_create_calls_with_one_key_make_one_call,
     private_calls_expire_by_last_use,
