@@ -47,7 +47,9 @@ pub struct Service {
 impl Service {
     /// Connects the database, applies migrations if asked, loads the fleet and starts serving.
     pub async fn start(settings: Settings) -> Result<Self, StartError> {
-        let store = Store::connect(settings.database_url.expose()).await?;
+        let store =
+            Store::connect_with_pool(settings.database_url.expose(), settings.database_pool)
+                .await?;
         if settings.migrate {
             store.migrate().await?;
         }

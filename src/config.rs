@@ -40,6 +40,11 @@ pub struct ServeArgs {
     /// Database URL: an SQLite file (default `sqlite://eventyay-bbb.db?mode=rwc`) or `postgres://…`.
     #[arg(long, env = "EVENTYAY_BBB_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Database connections per replica, plus one for health pings [default: 8 on SQLite, 16
+    /// on PostgreSQL]. On PostgreSQL, replicas × (pool + 1) must stay within the connections
+    /// the database allows.
+    #[arg(long, env = "EVENTYAY_BBB_DATABASE_POOL")]
+    pub database_pool: Option<u32>,
     /// Apply pending migrations at start [default: true]
     #[arg(long, env = "EVENTYAY_BBB_MIGRATE")]
     pub migrate: Option<bool>,
@@ -96,6 +101,8 @@ pub struct ServeArgs {
 pub struct Settings {
     pub listen: SocketAddr,
     pub database_url: Secret,
+    /// `None`: the backend's default.
+    pub database_pool: Option<u32>,
     pub migrate: bool,
     pub api_tokens: Vec<Secret>,
     pub admin_tokens: Vec<Secret>,
@@ -188,6 +195,17 @@ impl ServeArgs {
             }
             Ok(value)
         };
+        let database_pool = match (self.database_pool, file.get("database_pool")) {
+            (Some(n), _) => Some(n),
+            (None, Some(v)) => Some(
+                v.parse()
+                    .map_err(|_| invalid(format!("database_pool: {v:?} is not a count")))?,
+            ),
+            (None, None) => None,
+        };
+        if database_pool.is_some_and(|n| !(1..=1000).contains(&n)) {
+            return Err(invalid("database_pool must be between 1 and 1000"));
+        }
         let health_defaults = Thresholds::default();
         let health = Thresholds {
             unhealthy_after: count(
@@ -226,6 +244,7 @@ impl ServeArgs {
                 pick(&self.database_url, "database_url")
                     .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             ),
+            database_pool,
             migrate,
             api_tokens,
             admin_tokens,

@@ -37,6 +37,19 @@ impl From<DbErr> for StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// Every PostgreSQL session's limits (see `Store::connect_with_pool`). The placement lock is
+/// held for milliseconds, so 5 s of waiting for it means its holder is stuck; the keepalives
+/// find a dead peer within about a minute, and the idle-in-transaction timeout ends its
+/// session sooner.
+const POSTGRES_SESSION: [(&str, &str); 6] = [
+    ("lock_timeout", "5s"),
+    ("statement_timeout", "15s"),
+    ("idle_in_transaction_session_timeout", "10s"),
+    ("tcp_keepalives_idle", "30"),
+    ("tcp_keepalives_interval", "10"),
+    ("tcp_keepalives_count", "3"),
+];
+
 /// The advisory lock key that serialises migrations across replicas ("bbb-migr" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6262_622d_6d69_6772;
 
@@ -71,11 +84,23 @@ fn split_ids(joined: &str) -> Vec<String> {
 }
 
 impl Store {
-    /// Connects to `url` (`sqlite://path?mode=rwc`, `sqlite::memory:`, `postgres://…`).
-    /// SQLite runs in WAL mode so readers never wait for the writer.
+    /// Connects to `url` (`sqlite://path?mode=rwc`, `sqlite::memory:`, `postgres://…`) with
+    /// the default pool size.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with_pool(url, None).await
+    }
+
+    /// Connects with at most `pool` connections for calls (`None`: 8 on SQLite, 16 on
+    /// PostgreSQL), plus one for health pings.
+    ///
+    /// SQLite runs in WAL mode so readers never wait for the writer. PostgreSQL sessions wait
+    /// bounded times: a lock (the placement lock, a row) for `LOCK_TIMEOUT`, a statement for
+    /// `STATEMENT_TIMEOUT`; and the server ends a session left idle inside a transaction, and
+    /// notices a peer that vanished, so a replica whose node died mid-transaction releases its
+    /// locks in seconds rather than when TCP gives up hours later.
+    pub async fn connect_with_pool(url: &str, pool: Option<u32>) -> Result<Self> {
         let in_memory = url.contains(":memory:");
-        let pool = |connections: u32| {
+        let options = |connections: u32| {
             let mut options = ConnectOptions::new(url.to_owned());
             // Waiting for a connection is normal in a burst; an outage is caught by `up`.
             options
@@ -94,16 +119,18 @@ impl Store {
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(5))
             });
+            options.map_sqlx_postgres_opts(|o| o.options(POSTGRES_SESSION));
             options
         };
         let sqlite = url.starts_with("sqlite:");
-        let db = Database::connect(pool(if sqlite { 8 } else { 16 })).await?;
+        let size = pool.unwrap_or(if sqlite { 8 } else { 16 }).max(1);
+        let db = Database::connect(options(size)).await?;
         // Health pings get a connection of their own, so a busy pool never reads as an outage.
         // (An in-memory SQLite database exists per connection: it shares the main pool.)
         let health = if in_memory {
             db.clone()
         } else {
-            Database::connect(pool(1)).await?
+            Database::connect(options(1)).await?
         };
         Ok(Self {
             db,
@@ -149,6 +176,10 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         if self.db.get_database_backend() == sea_orm::DbBackend::Postgres {
             let tx = self.write_tx().await?;
+            // Another replica may be migrating a large table: wait for it as long as it takes
+            // (a dead one's session is ended by the idle-in-transaction timeout).
+            tx.execute_unprepared("SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0")
+                .await?;
             tx.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
                 .await?;
             migrations::Migrator::up(&tx, None).await?;

@@ -296,14 +296,9 @@ impl Store {
     ) -> Result<Option<T>> {
         self.guarded(async {
             let tx = self.write_tx().await?;
+            // (SQLite's write lock is taken already: the transaction began IMMEDIATE.)
             if tx.get_database_backend() == DbBackend::Postgres {
                 tx.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({PLACEMENT_LOCK})"))
-                    .await?;
-            } else {
-                // Takes SQLite's write lock now, so the read below sees every earlier placement.
-                reservation::Entity::delete_many()
-                    .filter(reservation::Column::At.lt(0))
-                    .exec(&tx)
                     .await?;
             }
             let oldest = now_ms() - max_age.as_millis() as i64;

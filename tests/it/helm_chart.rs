@@ -22,6 +22,13 @@ const KUBE_FLOOR: &str = "1.27.0";
 const RELEASE: &str = "eventyay-bbb";
 const NAMESPACE: &str = "bbb";
 const POSTGRES_URL: &str = "postgres://bbb:pw@db.example.org:5432/bbb";
+/// The tokens every render is given (the chart makes none up).
+const TOKENS: [&str; 4] = [
+    "--set",
+    "secret.apiToken=api-token-of-the-chart-tests",
+    "--set",
+    "secret.adminToken=admin-token-of-the-chart-tests",
+];
 
 fn chart() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("helm/eventyay-bbb")
@@ -150,11 +157,13 @@ fn helm(tools: &Tools, args: &[&str]) -> String {
     stdout
 }
 
-/// Lints, renders and validates the chart with `values` (helm `--set` arguments) for a cluster
-/// of version `kube` serving `crds`, and parses the render.
+/// Lints, renders and validates the chart with `values` (helm `--set` arguments, after the
+/// tokens) for a cluster of version `kube` serving `crds`, and parses the render.
 fn checked_render(tools: &Tools, kube: &str, values: &[&str], crds: &[Crd]) -> Render {
     let chart = chart();
     let chart = chart.to_str().unwrap();
+    let values = [&TOKENS[..], values].concat();
+    let values = &values[..];
     let common = [chart, "--namespace", NAMESPACE, "--kube-version", kube];
     helm(
         tools,
@@ -422,6 +431,7 @@ fn postgres_without_a_database_url_is_refused() {
     let out = Command::new(&tools.helm)
         .args(["template", RELEASE])
         .arg(chart())
+        .args(TOKENS)
         .args(["--set", "database.type=postgres"])
         .output()
         .unwrap();
@@ -531,4 +541,94 @@ fn renders_for_the_oldest_kubernetes_the_chart_accepts() {
         assert!(render.container()["lifecycle"].is_null());
         assert_grpc_probes(&render);
     }
+}
+
+/// What `helm template` renders for these values, or what helm said when it refused.
+fn render_raw(tools: &Tools, values: &[&str]) -> Result<String, String> {
+    let out = Command::new(&tools.helm)
+        .args(["template", RELEASE])
+        .arg(chart())
+        .args(["--namespace", NAMESPACE])
+        .args(values)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// GitOps tools render with `helm template`: two renders of the same values must be the same,
+/// so the chart never makes tokens up; without them it says what to set.
+#[test]
+fn renders_are_stable_and_tokens_are_never_made_up() {
+    let Some(tools) = tools() else { return };
+    let first = render_raw(&tools, &TOKENS).unwrap();
+    let second = render_raw(&tools, &TOKENS).unwrap();
+    assert_eq!(first, second, "two renders differ");
+    for missing in [&[][..], &TOKENS[..2], &TOKENS[2..]] {
+        let refused = render_raw(&tools, missing).unwrap_err();
+        assert!(
+            refused.contains("secret.apiToken and secret.adminToken are required"),
+            "{refused}"
+        );
+    }
+    // With a Secret of the operator's, the chart needs none.
+    render_raw(&tools, &["--set", "secret.existingSecret=bbb-credentials"]).unwrap();
+}
+
+/// Each replica's pool is sized so that every pod that may run at once stays within the
+/// connections the database allows; a pool that cannot fit is refused before it is deployed.
+#[test]
+fn postgres_pools_fit_within_the_database_connection_limit() {
+    let Some(tools) = tools() else { return };
+    let url = format!("database.postgres.url={POSTGRES_URL}");
+    let base = ["--set", "database.type=postgres", "--set", url.as_str()];
+    let pool = |extra: &[&str]| {
+        checked_render(&tools, KUBE, &[&base[..], extra].concat(), &[])
+            .env("EVENTYAY_BBB_DATABASE_POOL")
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+    };
+    // Six replicas at most, two more during a rollout: 8 × (11 + 1) + 2 = 98 ≤ 100.
+    assert_eq!(pool(&[]), 11);
+    assert_eq!(
+        pool(&["--set", "database.postgres.maxConnections=1000"]),
+        16
+    );
+    assert_eq!(pool(&["--set", "database.postgres.poolSize=4"]), 4);
+    let fixed = [
+        "--set",
+        "autoscaling.enabled=false",
+        "--set",
+        "replicaCount=3",
+    ];
+    // Three replicas and one surging: 23 fits (4 × (23 + 1) + 2 = 98), 24 does not (102).
+    assert_eq!(
+        pool(&[&fixed[..], &["--set", "database.postgres.poolSize=23"]].concat()),
+        23
+    );
+    let refused = render_raw(
+        &tools,
+        &[
+            &TOKENS[..],
+            &base[..],
+            &fixed[..],
+            &["--set", "database.postgres.poolSize=24"],
+        ]
+        .concat(),
+    )
+    .unwrap_err();
+    assert!(
+        refused.contains("more than maxConnections=100"),
+        "{refused}"
+    );
+    // SQLite needs no such setting.
+    assert!(
+        checked_render(&tools, KUBE, &[], &[])
+            .env("EVENTYAY_BBB_DATABASE_POOL")
+            .is_none()
+    );
 }

@@ -192,3 +192,50 @@ async fn two_replicas_share_one_fleet(db: TestDb) {
 }
 
 on_postgres!(two_replicas_share_one_fleet);
+
+/// A replica whose node died mid-placement leaves its session holding the placement lock. New
+/// rooms must then fail within seconds (UNAVAILABLE, which the client retries), not queue for
+/// hours, and work again once the lock is gone.
+async fn a_stuck_placement_lock_fails_new_rooms_in_seconds(db: TestDb) {
+    use sea_orm::{ConnectionTrait, Database};
+    // The placement lock's key ("bbb-plac").
+    const PLACEMENT_LOCK: i64 = 0x6262_622d_706c_6163;
+    let app = spawn_app(db, &[SimSpec::new("s1")]).await;
+    let mut client = app.client().await;
+    client
+        .room_url(authed(room_request("before", "u", JOIN)))
+        .await
+        .unwrap();
+
+    let holder = Database::connect(&app.database_url).await.unwrap();
+    holder
+        .execute_unprepared(&format!("SELECT pg_advisory_lock({PLACEMENT_LOCK})"))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut request = authed(room_request("during", "u", JOIN));
+    request.set_timeout(Duration::from_secs(30));
+    let err = client.room_url(request).await.unwrap_err();
+    let waited = started.elapsed();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert!(waited < Duration::from_secs(10), "waited {waited:?}");
+    // Rooms placed before still join: they need no placement.
+    client
+        .room_url(authed(room_request("before", "u", JOIN)))
+        .await
+        .unwrap();
+
+    holder
+        .execute_unprepared(&format!("SELECT pg_advisory_unlock({PLACEMENT_LOCK})"))
+        .await
+        .unwrap();
+    let url = client
+        .room_url(authed(room_request("during", "u", JOIN)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(url.server_id, "s1");
+    app.stop().await;
+}
+
+on_postgres!(a_stuck_placement_lock_fails_new_rooms_in_seconds);

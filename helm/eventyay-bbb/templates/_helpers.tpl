@@ -114,3 +114,23 @@ key: database-url
 {{ toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/*
+Database connections per replica in PostgreSQL mode. Pods that may run at once: the replica
+maximum plus the rollout's surge (maxSurge 25%, rounded up). Each opens its pool and one health
+connection; the migration Job, which runs beside the old pods, two.
+*/}}
+{{- define "eventyay-bbb.databasePool" -}}
+{{- $replicas := ternary .Values.autoscaling.maxReplicas .Values.replicaCount .Values.autoscaling.enabled | int }}
+{{- $pods := add $replicas (div (add $replicas 3) 4) }}
+{{- $max := .Values.database.postgres.maxConnections | int }}
+{{- $fits := sub (div (sub $max 2) $pods) 1 }}
+{{- $pool := .Values.database.postgres.poolSize | int }}
+{{- if eq $pool 0 }}
+{{- $pool = min $fits 16 }}
+{{- end }}
+{{- if or (lt $pool 1) (gt $pool $fits) }}
+{{- fail (printf "database.postgres: %d pods (%d replicas at most, plus a rollout's surge) with %d connections each (pool %d, plus one for health) and 2 for the migration Job need %d connections, more than maxConnections=%d allows: lower poolSize or the replicas, or raise maxConnections" $pods $replicas (add (max $pool 1) 1) (max $pool 1) (add (mul $pods (add (max $pool 1) 1)) 2) $max) }}
+{{- end }}
+{{- $pool }}
+{{- end }}
