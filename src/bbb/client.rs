@@ -281,7 +281,13 @@ impl BbbClient {
             if response.status() != reqwest::StatusCode::OK {
                 return Err(BbbError::HttpStatus(response.status().as_u16()));
             }
-            let mut body = Vec::new();
+            // A body announced too large is refused unread; one announced fits is read into
+            // one allocation (growing by doubling would hold up to twice its size at once).
+            let announced = response.content_length().unwrap_or(0);
+            if announced > MAX_BODY as u64 {
+                return Err(BbbError::BadXml("answer larger than 16 MiB".into()));
+            }
+            let mut body = Vec::with_capacity(announced as usize);
             while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
                 if body.len() + chunk.len() > MAX_BODY {
                     return Err(BbbError::BadXml("answer larger than 16 MiB".into()));

@@ -99,3 +99,153 @@ async fn two_hundred_half_sent_anonymous_messages_leave_the_process_small() {
         "RSS grew from {before:.0} MiB to {after:.0} MiB with 200 half-sent messages"
     );
 }
+
+/// A "BBB server" that answers every request with 15 MiB of tiny elements inside a proper
+/// `<response>`: cheap to send, costly to parse into a tree.
+async fn flooding_server() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut body = String::from("<response><returncode>SUCCESS</returncode><meetings>");
+    while body.len() < 15 * 1024 * 1024 {
+        body.push_str("<a/>");
+    }
+    body.push_str("</meetings></response>");
+    let body = std::sync::Arc::new(body);
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                while let Ok(n) = tcp.read(&mut request).await {
+                    if n == 0 {
+                        return;
+                    }
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/xml\r\ncontent-length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    if tcp.write_all(head.as_bytes()).await.is_err()
+                        || tcp.write_all(body.as_bytes()).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A server that accepts connections and reads requests but never answers.
+async fn hung_server() -> std::net::SocketAddr {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut sink = [0u8; 4096];
+                while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    addr
+}
+
+/// Every replica polls every server at start. A server that hangs and one that floods the
+/// poll with 15 MiB of elements must neither keep `serve` from listening nor grow it past the
+/// chart's memory limit; both are listed unhealthy, with a reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_and_a_flooding_server_neither_stall_the_start_nor_exhaust_memory() {
+    use eventyay_bbb::proto::{self, fleet_service_client::FleetServiceClient};
+    let (flood, hung) = (flooding_server().await, hung_server().await);
+    let dir = temp_dir();
+    let servers = dir.path().join("servers.toml");
+    std::fs::write(
+        &servers,
+        format!(
+            "[[servers]]\nid = \"flood\"\nurl = \"http://{flood}/bigbluebutton/\"\nsecret = \"flood-secret-0123456789\"\n\n\
+             [[servers]]\nid = \"hung\"\nurl = \"http://{hung}/bigbluebutton/\"\nsecret = \"hung-secret-0123456789\"\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let admin_token = "abuse-admin-token-0123456789";
+    let started = std::time::Instant::now();
+    let mut serve = Command::new(BIN)
+        .arg("serve")
+        .env_clear()
+        .env("RUST_LOG", "warn")
+        .env("EVENTYAY_BBB_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "EVENTYAY_BBB_DATABASE_URL",
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("db.sqlite").display()
+            ),
+        )
+        .env("EVENTYAY_BBB_API_TOKEN", "abuse-test-token-0123456789")
+        .env("EVENTYAY_BBB_ADMIN_TOKEN", admin_token)
+        .env("EVENTYAY_BBB_SERVERS_FILE", &servers)
+        .env("EVENTYAY_BBB_POLL_INTERVAL", "1s")
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    loop {
+        match tokio::net::TcpStream::connect(&addr).await {
+            Ok(_) => break,
+            Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(err) => panic!("serve did not listen: {err}"),
+        }
+    }
+    let listening_after = started.elapsed();
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut fleet = FleetServiceClient::new(channel);
+    let mut peak = 0f64;
+    let mut listed = Vec::new();
+    // Several poll rounds, each parsing (and refusing) the flood again.
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        peak = peak.max(rss_mib(serve.id()));
+        let mut request = tonic::Request::new(proto::ListServersRequest {});
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {admin_token}").parse().unwrap(),
+        );
+        listed = fleet
+            .list_servers(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .servers;
+    }
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(serve.id().to_string())
+        .status();
+    let _ = serve.wait();
+
+    assert!(
+        listening_after < Duration::from_secs(10),
+        "serve listened only after {listening_after:?}"
+    );
+    assert!(peak < 128.0, "RSS reached {peak:.0} MiB");
+    for server in &listed {
+        let id = &server.spec.as_ref().unwrap().id;
+        assert_eq!(
+            server.health,
+            proto::ServerHealth::Unhealthy as i32,
+            "{id}: {server:?}"
+        );
+        assert!(!server.health_reason.is_empty(), "{id} has no reason");
+    }
+    assert_eq!(listed.len(), 2);
+}
