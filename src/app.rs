@@ -71,6 +71,7 @@ impl Service {
             fleet.clone(),
             settings.ensure_ttl,
             settings.private_presentations,
+            settings.pin_rooms,
         ));
         let recordings = Recordings::new(store.clone(), fleet.clone());
         let operators = Operators::new(store.clone(), fleet.clone(), meetings.clone());

@@ -94,6 +94,10 @@ pub struct ServeArgs {
     /// presentation server inside the BBB servers' own network) [default: false]
     #[arg(long, env = "EVENTYAY_BBB_PRIVATE_PRESENTATIONS")]
     pub private_presentations: Option<bool>,
+    /// Keep every room on the server of its first placement (until failover) instead of
+    /// placing it anew when a session starts [default: false]
+    #[arg(long, env = "EVENTYAY_BBB_PIN_ROOMS")]
+    pub pin_rooms: Option<bool>,
 }
 
 /// Settings after defaults, files and validation.
@@ -114,6 +118,7 @@ pub struct Settings {
     pub rpc_timeout: Duration,
     pub call_max_age: Duration,
     pub private_presentations: bool,
+    pub pin_rooms: bool,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://eventyay-bbb.db?mode=rwc";
@@ -152,6 +157,7 @@ impl ServeArgs {
         let migrate = flag(self.migrate, "migrate", true)?;
         let private_presentations =
             flag(self.private_presentations, "private_presentations", false)?;
+        let pin_rooms = flag(self.pin_rooms, "pin_rooms", false)?;
         let api_tokens = tokens(
             pick(&self.api_token, "api_token"),
             self.api_token_file
@@ -260,6 +266,7 @@ impl ServeArgs {
                 Duration::from_secs(30 * 86_400),
             )?,
             private_presentations,
+            pin_rooms,
         })
     }
 }

@@ -181,6 +181,7 @@ pub struct Metrics {
     pub bbb_errors: Counter<u64>,
     pub placements: Counter<u64>,
     pub moves: Counter<u64>,
+    pub session_placements: Counter<u64>,
     pub presentations_refused: Counter<u64>,
 }
 
@@ -225,6 +226,12 @@ pub fn metrics() -> &'static Metrics {
             moves: meter
                 .u64_counter("eventyay_bbb.failovers")
                 .with_description("Meetings moved to another server, by from and to")
+                .build(),
+            session_placements: meter
+                .u64_counter("eventyay_bbb.session_moves")
+                .with_description(
+                    "Rooms moved to another server as a new session started, by from and to",
+                )
                 .build(),
             presentations_refused: meter
                 .u64_counter("eventyay_bbb.presentations.refused")

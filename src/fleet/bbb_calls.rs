@@ -62,6 +62,23 @@ impl Fleet {
         outcome
     }
 
+    /// Whether the server holds the meeting now (created there and not ended), by
+    /// `getMeetingInfo`. Asked before a room whose meeting the poll no longer shows is placed
+    /// anew: the poll may predate a create made since. Every outcome counts; "not found" is an
+    /// answer.
+    pub async fn holds(&self, server: &FleetServer, meeting_id: &str) -> Result<bool, BbbError> {
+        let outcome = self
+            .bbb
+            .get_meeting_info(&server.endpoint, meeting_id)
+            .await;
+        self.record(&server.spec.id, outcome.as_ref().map(drop));
+        match outcome {
+            Ok(meeting) => Ok(!meeting.has_been_forcibly_ended),
+            Err(err) if err.is_unknown_meeting() => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
     /// `getMeetings`, the poller's question, within `deadline`: health, and on an answer the
     /// meetings the server carries. Returns how many it carries.
     pub async fn poll(&self, server: &FleetServer, deadline: Duration) -> Result<usize, BbbError> {

@@ -317,6 +317,14 @@ impl Fleet {
         Some(polled.meetings.get(meeting_id).is_some_and(|m| m.running))
     }
 
+    /// Whether the last poll listed the meeting on the server at all, running or waiting for
+    /// its first user (`None`: never polled).
+    pub fn listed_on(&self, server_id: &str, meeting_id: &str) -> Option<bool> {
+        let live = self.live();
+        let polled = live.polled.get(server_id).filter(|p| p.at.is_some())?;
+        Some(polled.meetings.contains_key(meeting_id))
+    }
+
     /// Whether a meeting pinned to `server` may stay there: the server exists, answers, is not
     /// disabled, and — when cordoned — still runs the meeting.
     pub fn keeps(&self, server: &FleetServer, meeting_id: &str) -> bool {

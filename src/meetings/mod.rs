@@ -204,6 +204,8 @@ struct Core {
     fleet: Arc<Fleet>,
     /// Whether BBB may fetch presentations from private addresses.
     private_presentations: bool,
+    /// Rooms stay on the server of their first placement (until failover).
+    pin_rooms: bool,
 }
 
 fn room_key(event_id: &str, room_id: &str) -> String {
@@ -226,12 +228,14 @@ impl Meetings {
         fleet: Arc<Fleet>,
         ensure_ttl: Duration,
         private_presentations: bool,
+        pin_rooms: bool,
     ) -> Self {
         Self {
             core: Arc::new(Core {
                 store,
                 fleet,
                 private_presentations,
+                pin_rooms,
             }),
             flights: Flights::new(ensure_ttl),
         }
@@ -407,10 +411,10 @@ impl Core {
         };
         let (meeting, placed_now) = match self
             .store
-            .room_meeting(&join.event_id, &join.room_id)
+            .placed_room_meeting(&join.event_id, &join.room_id)
             .await?
         {
-            Some(meeting) => (meeting, false),
+            Some((meeting, placed_at)) => self.session_start(meeting, placed_at, join).await?,
             None => self.first_room_meeting(join).await?,
         };
         let url = &join.settings.presentation_url;
@@ -462,6 +466,78 @@ impl Core {
         let stored = self.store.insert_room_meeting(&new).await?;
         let placed_now = stored.id == new.id;
         Ok((stored, placed_now))
+    }
+
+    /// A room whose server no longer holds its meeting starts a new session: the meeting is
+    /// placed anew, by the fleet's load and reservations now rather than those of the room's
+    /// first use (often a rehearsal days before). Same meetingID and passwords; the hosting
+    /// history keeps its recordings findable. A meeting its server holds — running, or created
+    /// and waiting for its first user — stays: the poll only suggests the move, the server
+    /// confirms it, and a meeting placed a moment ago (its create may still be under way on
+    /// another replica) is left alone. Returns the meeting and whether it was placed now.
+    async fn session_start(
+        &self,
+        meeting: Meeting,
+        placed_at: std::time::SystemTime,
+        join: &RoomJoin,
+    ) -> Result<(Meeting, bool), Error> {
+        // A create sent right after the placement has succeeded or timed out by now (and a
+        // timed-out one moved the meeting on, placing it again).
+        let settled = self.fleet.timeouts().create + SETTLE_MARGIN;
+        let recent = placed_at.elapsed().unwrap_or_default() < settled;
+        if self.pin_rooms || recent {
+            return Ok((meeting, false));
+        }
+        // Gone, disabled, unhealthy servers: `establish` moves the meeting as failover.
+        let Some(server) = self.fleet.get(&meeting.server_id) else {
+            return Ok((meeting, false));
+        };
+        if !self.fleet.keeps(&server, &meeting.bbb_meeting_id)
+            || self
+                .fleet
+                .listed_on(&server.spec.id, &meeting.bbb_meeting_id)
+                .unwrap_or(true)
+            || !matches!(
+                self.fleet.holds(&server, &meeting.bbb_meeting_id).await,
+                Ok(false)
+            )
+        {
+            return Ok((meeting, false));
+        }
+        let mut rooms = self.store.event_rooms_per_server(&join.event_id).await?;
+        // The room counts where it is now, and it is the one being placed.
+        if let Some(n) = rooms.get_mut(&meeting.server_id) {
+            *n = n.saturating_sub(1);
+        }
+        let request = PlacementRequest {
+            event_id: &join.event_id,
+            organizer_id: &join.organizer_id,
+            kind: MeetingKind::Room,
+            prefer: Some(join.settings.prefer_server.as_str()),
+        };
+        let Some(target) = self
+            .fleet
+            .place(&request, &rooms, &[], &meeting.bbb_meeting_id)
+            .await?
+        else {
+            return Ok((meeting, false));
+        };
+        if target.spec.id == meeting.server_id {
+            return Ok((meeting, true));
+        }
+        let stored = self
+            .store
+            .repin(&meeting.id, &meeting.server_id, &target.spec.id, None)
+            .await?;
+        tracing::info!(meeting = %meeting.id, from = %meeting.server_id, to = %stored.server_id, "a new session of the room placed anew");
+        crate::telemetry::metrics().session_placements.add(
+            1,
+            &[
+                crate::telemetry::kv("from", meeting.server_id.clone()),
+                crate::telemetry::kv("to", stored.server_id.clone()),
+            ],
+        );
+        Ok((stored, true))
     }
 
     async fn ensure_call(&self, meeting: Meeting) -> Result<Ensured, Error> {
@@ -595,6 +671,11 @@ impl Core {
         Ok(stored)
     }
 }
+
+/// Beyond the create timeout, how long after a placement a meeting may still be on its way to
+/// its server: one placed more recently is never moved for a new session (neither the poll nor
+/// the server may know it yet).
+const SETTLE_MARGIN: Duration = Duration::from_secs(1);
 
 /// A new placement whose create gets no answer moves on; this bounds how many servers one
 /// attempt tries.

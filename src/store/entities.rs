@@ -61,6 +61,8 @@ pub mod meeting {
         pub idempotency_key: Option<String>,
         /// Private calls: the last join (or the creation), from which a call expires.
         pub last_used_at: i64,
+        /// When it was last placed on its server (created, or moved).
+        pub placed_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(Lifecycle),
             Box::new(CallUse),
             Box::new(HealthReason),
+            Box::new(PlacedAt),
         ]
     }
 }
@@ -313,5 +314,35 @@ impl MigrationTrait for HealthReason {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// Rooms are placed anew when a session starts; a meeting just placed (its create may not have
+/// reached its server yet) is not moved again.
+struct PlacedAt;
+
+impl MigrationName for PlacedAt {
+    fn name(&self) -> &str {
+        "m0006_placed_at"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PlacedAt {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("meetings")
+                    .add_column(big_integer("placed_at").default(0))
+                    .to_owned(),
+            )
+            .await?;
+        let update = Query::update()
+            .table("meetings")
+            .value("placed_at", Expr::col("created_at"))
+            .to_owned();
+        manager.exec_stmt(update).await?;
+        Ok(())
     }
 }

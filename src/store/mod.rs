@@ -267,13 +267,29 @@ impl Store {
     }
 
     pub async fn room_meeting(&self, event_id: &str, room_id: &str) -> Result<Option<Meeting>> {
+        Ok(self
+            .placed_room_meeting(event_id, room_id)
+            .await?
+            .map(|(meeting, _)| meeting))
+    }
+
+    /// The room's meeting and when it was placed on its server (created there, or moved).
+    pub async fn placed_room_meeting(
+        &self,
+        event_id: &str,
+        room_id: &str,
+    ) -> Result<Option<(Meeting, std::time::SystemTime)>> {
         self.guarded(async {
             let row = meeting::Entity::find()
                 .filter(meeting::Column::EventId.eq(event_id))
                 .filter(meeting::Column::RoomId.eq(room_id))
                 .one(&self.db)
                 .await?;
-            Ok(row.map(meeting_from_row))
+            Ok(row.map(|row| {
+                let at = std::time::UNIX_EPOCH
+                    + Duration::from_millis(row.placed_at.max(row.created_at).max(0) as u64);
+                (meeting_from_row(row), at)
+            }))
         })
         .await
     }
@@ -508,6 +524,10 @@ impl Store {
                     meeting::Column::ServerId,
                     sea_orm::sea_query::Expr::value(to),
                 )
+                .col_expr(
+                    meeting::Column::PlacedAt,
+                    sea_orm::sea_query::Expr::value(now_ms()),
+                )
                 .filter(meeting::Column::Id.eq(meeting_id))
                 .filter(meeting::Column::ServerId.eq(from))
                 .exec(&tx)
@@ -631,6 +651,7 @@ pub(crate) fn meeting_row(m: &Meeting) -> meeting::ActiveModel {
         imported: Set(m.imported),
         idempotency_key: Set(None),
         last_used_at: Set(now),
+        placed_at: Set(now),
     }
 }
 

@@ -101,6 +101,144 @@ async fn servers_loaded_by_their_meetings_get_fewer_new_rooms(db: TestDb) {
     app.stop().await;
 }
 
+/// A meeting of another front door on `server`, with 300 participants on camera.
+async fn foreign_load(app: &TestApp, server: &str, meeting_id: &str) {
+    let endpoint = eventyay_bbb::bbb::Endpoint::new(
+        &app.sim(server).base_url(),
+        eventyay_bbb::secret::Secret::new(secret_of(server)),
+        Default::default(),
+    )
+    .unwrap();
+    let query = eventyay_bbb::bbb::Query::new()
+        .with("meetingID", meeting_id)
+        .with("name", "elsewhere");
+    eventyay_bbb::bbb::BbbClient::new(Default::default())
+        .create(&endpoint, &query, &[])
+        .await
+        .unwrap();
+    let load = Load {
+        participants: 300,
+        voice: 100,
+        video: 4,
+        listeners: 200,
+        moderators: 3,
+    };
+    assert!(app.sim(server).set_meeting_load(meeting_id, load));
+}
+
+/// Rooms are first used long before their sessions (rehearsals), when the fleet carried other
+/// loads. When the sessions start, each room is placed by the load of that moment: away from
+/// the server that is busy now, spread over the others, with the same meetingID and its old
+/// server kept in its hosting history. A meeting still running never moves.
+async fn sessions_are_placed_by_the_load_when_they_start(db: TestDb) {
+    let app = spawn_app(
+        db,
+        &[SimSpec::new("a"), SimSpec::new("b"), SimSpec::new("c")],
+    )
+    .await;
+    let channel = app.channel().await;
+    let mut client = BbbServiceClient::new(channel.clone());
+    foreign_load(&app, "a", "foreign-a").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The rehearsal: 20 rooms tried one at a time, plus one that goes on running.
+    let mut first = Vec::new();
+    for i in 0..20 {
+        let url = client
+            .room_url(authed(room_request(&format!("session-{i}"), "u", JOIN)))
+            .await
+            .unwrap()
+            .into_inner();
+        first.push(url);
+    }
+    let running = client
+        .room_url(authed(room_request("running", "u", JOIN)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first.iter().all(|u| u.server_id != "a"));
+    for url in &first {
+        end_on_sim(&app, &url.server_id, &url.meeting_id).await;
+    }
+    // Now b is the busy one; a is free again.
+    end_on_sim(&app, "a", "foreign-a").await;
+    let busy = if running.server_id == "b" { "c" } else { "b" };
+    foreign_load(&app, busy, "foreign-busy").await;
+    // Polls see it, and the rehearsal's placements have settled (create timeout 1 s + 1 s).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let placed = burst(&channel, "session", 20).await;
+    assert_eq!(count(&placed, busy), 0, "{placed:?}");
+    let free = if busy == "b" { "c" } else { "b" };
+    for id in ["a", free] {
+        let n = count(&placed, id);
+        assert!((8..=12).contains(&n), "{id}: {n} of 20, {placed:?}");
+    }
+    let store = app.store().await;
+    for (i, before) in first.iter().enumerate() {
+        let now = client
+            .room_url(authed(room_request(&format!("session-{i}"), "u", JOIN)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            now.meeting_id, before.meeting_id,
+            "the room's meetingID stays"
+        );
+        assert_join_works(&now.url).await;
+        if now.server_id != before.server_id {
+            let meeting = store
+                .room_meeting("ev-1", &format!("session-{i}"))
+                .await
+                .unwrap()
+                .unwrap();
+            let hosts = store.hosts(&meeting.id).await.unwrap();
+            assert!(hosts.contains(&before.server_id), "{hosts:?}");
+        }
+    }
+    let again = client
+        .room_url(authed(room_request("running", "u", JOIN)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        again.server_id, running.server_id,
+        "a running meeting moved"
+    );
+    app.stop().await;
+}
+
+/// Operators who want pins keep them: rooms stay where they were first placed.
+async fn pinned_rooms_stay_where_they_were_first_placed(db: TestDb) {
+    let app = spawn_app_with(db, &[SimSpec::new("a"), SimSpec::new("b")], |args| {
+        args.pin_rooms = Some(true)
+    })
+    .await;
+    let mut client = app.client().await;
+    let mut first = Vec::new();
+    for i in 0..6 {
+        let url = client
+            .room_url(authed(room_request(&format!("pin-{i}"), "u", JOIN)))
+            .await
+            .unwrap()
+            .into_inner();
+        end_on_sim(&app, &url.server_id, &url.meeting_id).await;
+        first.push(url.server_id);
+    }
+    assert!(first.iter().any(|s| s == "a"), "{first:?}");
+    // Unpinned, the rooms on a would move to b.
+    foreign_load(&app, "a", "foreign-a").await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for (i, before) in first.iter().enumerate() {
+        let now = client
+            .room_url(authed(room_request(&format!("pin-{i}"), "u", JOIN)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(&now.server_id, before);
+    }
+    app.stop().await;
+}
+
 async fn a_dead_server_is_avoided_at_once_and_its_rooms_move_within_two_polls(db: TestDb) {
     let app = spawn_app(
         db,
@@ -396,6 +534,8 @@ on_both_databases!(
     two_hundred_rooms_at_once_spread_within_ten_percent,
     a_weighted_fleet_fills_in_proportion,
     servers_loaded_by_their_meetings_get_fewer_new_rooms,
+    sessions_are_placed_by_the_load_when_they_start,
+    pinned_rooms_stay_where_they_were_first_placed,
     a_dead_server_is_avoided_at_once_and_its_rooms_move_within_two_polls,
     a_cordoned_server_keeps_running_meetings_and_lets_idle_ones_move,
     caps_are_respected,
