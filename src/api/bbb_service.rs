@@ -61,6 +61,9 @@ fn user(user: Option<proto::User>, base: Option<&url::Url>) -> validate::Checked
     })
 }
 
+/// No BBB server hosts more in one meeting; a larger figure is a typo, not a plan.
+const MAX_EXPECTED: u32 = 100_000;
+
 fn settings(
     s: Option<proto::RoomSettings>,
     base: Option<&url::Url>,
@@ -92,6 +95,7 @@ fn settings(
             &s.presentation_url,
             base,
         ),
+        expected_participants: s.expected_participants.min(MAX_EXPECTED),
     })
 }
 

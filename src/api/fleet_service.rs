@@ -91,6 +91,7 @@ fn info(view: ServerView) -> proto::ServerInfo {
         meetings: 0,
         polled_meetings: 0,
         participants: 0,
+        expected_participants: 0,
         polled_at: None,
     });
     proto::ServerInfo {

@@ -65,10 +65,21 @@ impl Polled {
     }
 }
 
-/// The load a new meeting is expected to bring, reserved at once when it is placed so that a
-/// burst of placements in the same second spreads out instead of piling onto the server that
-/// looked emptiest at the last poll. About a 30-person meeting with audio and a few cameras.
+/// The load a new meeting of unknown size is expected to bring, reserved at once when it is
+/// placed so that a burst of placements in the same second spreads out instead of piling onto
+/// the server that looked emptiest at the last poll.
 pub const RESERVATION: f64 = 100.0;
+
+/// The load a meeting expecting `participants` is reserved: the cost formula for a session of
+/// that size, everyone on audio and two on camera (a speaker and a presenter), as conference
+/// sessions run. 0 (unknown): `RESERVATION`.
+pub fn expected_cost(participants: u32) -> f64 {
+    if participants == 0 {
+        RESERVATION
+    } else {
+        meeting_cost(participants, participants.min(2), participants)
+    }
+}
 
 /// A reservation fades out over this long, and shrinks as the poller sees the meeting's real
 /// load: by then the real figure has taken over.
@@ -77,14 +88,26 @@ pub const RESERVATION_FADE: Duration = Duration::from_secs(300);
 /// How long a placed meeting may take to show in a poll (its create and first join).
 const MATERIALIZE: Duration = Duration::from_secs(30);
 
-/// Per server: the reserved load still expected from recent placements, and how many of them
-/// its last poll has not shown yet (for meeting caps).
+/// What recent placements on one server still hold in reserve.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Outstanding {
+    /// Load expected beyond what the poll shows already.
+    pub load: f64,
+    /// Placed meetings its last poll has not shown yet (for meeting caps).
+    pub meetings: u32,
+    /// Participants expected beyond those the poll shows already (for participant caps).
+    pub participants: u64,
+}
+
+/// Per server: what recent placements still hold in reserve. A reservation shrinks as the poll
+/// shows its meeting's real figures, fades out over `RESERVATION_FADE`, and is void once a poll
+/// well after its placement no longer shows its meeting (it ended, or never came to be).
 pub fn outstanding(
     reservations: &[Reservation],
     polled: &HashMap<String, Polled>,
     now: SystemTime,
-) -> HashMap<String, (f64, u32)> {
-    let mut out: HashMap<String, (f64, u32)> = HashMap::new();
+) -> HashMap<String, Outstanding> {
+    let mut out: HashMap<String, Outstanding> = HashMap::new();
     for r in reservations {
         let age = now.duration_since(r.at).unwrap_or_default();
         if age >= RESERVATION_FADE {
@@ -95,8 +118,6 @@ pub fn outstanding(
             .get(&r.server_id)
             .filter(|p| p.at.is_some_and(|at| at >= r.at))
             .and_then(|p| p.meetings.get(&r.meeting_id));
-        // A meeting still missing from a poll taken well after its placement never came to
-        // be, or has ended already: its reservation is void.
         let void = seen.is_none()
             && polled
                 .get(&r.server_id)
@@ -105,11 +126,15 @@ pub fn outstanding(
         if void {
             continue;
         }
-        let real = seen.map_or(0.0, |m| m.cost);
+        let (real_cost, real_participants) =
+            seen.map_or((0.0, 0.0), |m| (m.cost, f64::from(m.participants)));
         let entry = out.entry(r.server_id.clone()).or_default();
-        entry.0 += (RESERVATION * left - real).max(0.0);
+        entry.load += (expected_cost(r.participants) * left - real_cost).max(0.0);
+        entry.participants += (f64::from(r.participants) * left - real_participants)
+            .max(0.0)
+            .ceil() as u64;
         if seen.is_none() {
-            entry.1 += 1;
+            entry.meetings += 1;
         }
     }
     out
@@ -132,14 +157,16 @@ mod tests {
             meeting_id: m.into(),
             server_id: "a".into(),
             at: t0,
+            participants: 0,
         };
         let rs = [reserve("m1"), reserve("m2")];
         let none = HashMap::new();
-        assert_eq!(outstanding(&rs, &none, t0)["a"], (2.0 * RESERVATION, 2));
+        let fresh = outstanding(&rs, &none, t0)["a"];
+        assert_eq!((fresh.load, fresh.meetings), (2.0 * RESERVATION, 2));
 
         // Half-way through the fade, half is left.
         let out = outstanding(&rs, &none, t0 + RESERVATION_FADE / 2);
-        assert!((out["a"].0 - RESERVATION).abs() < 1e-6);
+        assert!((out["a"].load - RESERVATION).abs() < 1e-6);
 
         // A poll after the placement that shows m1 with real load takes its share over.
         let mut polled = HashMap::new();
@@ -159,17 +186,52 @@ mod tests {
         let out = outstanding(&rs, &polled, t0 + Duration::from_secs(1));
         let left = RESERVATION * (1.0 - 1.0 / 300.0);
         assert!(
-            (out["a"].0 - ((left - 70.0) + left)).abs() < 1e-6,
+            (out["a"].load - ((left - 70.0) + left)).abs() < 1e-6,
             "{:?}",
             out["a"]
         );
-        assert_eq!(out["a"].1, 1, "m1 is seen, m2 not yet");
+        assert_eq!(out["a"].meetings, 1, "m1 is seen, m2 not yet");
 
         assert!(outstanding(&rs, &polled, t0 + RESERVATION_FADE).is_empty());
 
         // A poll long after the placement that still lacks m2: m2 ended (or never started).
         polled.get_mut("a").unwrap().at = Some(t0 + Duration::from_secs(60));
         let out = outstanding(&rs, &polled, t0 + Duration::from_secs(60));
-        assert_eq!(out["a"].1, 0);
+        assert_eq!(out["a"].meetings, 0);
+    }
+
+    #[test]
+    fn an_expected_size_is_reserved_and_counted_until_the_poll_shows_it() {
+        let t0 = SystemTime::now();
+        let keynote = Reservation {
+            meeting_id: "keynote".into(),
+            server_id: "a".into(),
+            at: t0,
+            participants: 500,
+        };
+        let out = outstanding(std::slice::from_ref(&keynote), &HashMap::new(), t0)["a"];
+        assert_eq!(out.load, expected_cost(500));
+        assert_eq!(out.participants, 500);
+        // A keynote weighs more than ten workshops together.
+        assert!(expected_cost(500) > 10.0 * expected_cost(20));
+        assert_eq!(expected_cost(0), RESERVATION);
+
+        // 200 have joined: the rest is still expected.
+        let mut p = Polled {
+            at: Some(t0),
+            meetings: HashMap::new(),
+        };
+        p.meetings.insert(
+            "keynote".into(),
+            SeenMeeting {
+                cost: meeting_cost(200, 2, 200),
+                participants: 200,
+                running: true,
+            },
+        );
+        let polled = HashMap::from([("a".to_owned(), p)]);
+        let out = outstanding(std::slice::from_ref(&keynote), &polled, t0)["a"];
+        assert_eq!(out.participants, 300);
+        assert!((out.load - (expected_cost(500) - meeting_cost(200, 2, 200))).abs() < 1e-6);
     }
 }

@@ -1,6 +1,7 @@
 //! The fleet of BBB servers: which exist, whether they answer, what they carry, and where a
 //! new meeting goes.
 
+mod batch;
 mod bbb_calls;
 mod health;
 mod load;
@@ -62,6 +63,8 @@ pub struct ServerStatus {
     /// Meetings the last poll saw (without placements not seen yet).
     pub polled_meetings: u32,
     pub participants: u64,
+    /// Participants recent placements expect beyond those the poll shows.
+    pub expected_participants: u64,
     pub polled_at: Option<SystemTime>,
 }
 
@@ -84,10 +87,14 @@ pub struct Fleet {
     /// Every call to BBB goes through the fleet (see `bbb_calls`), so each outcome reaches
     /// the server's health.
     bbb: BbbClient,
+    /// Placements waiting for the next batch (see `batch`).
+    queue: Mutex<Vec<batch::Pending>>,
+    placing: tokio::sync::Mutex<()>,
 }
 
 /// Why a server may not take a new meeting, for operators.
-fn exclusion(server: &FleetServer, st: &ServerStatus) -> Option<&'static str> {
+/// Why `server` may not take a new meeting expecting `participants` (0: unknown), if it may not.
+fn exclusion(server: &FleetServer, st: &ServerStatus, participants: u32) -> Option<&'static str> {
     let spec = &server.spec;
     if spec.state != ServerState::Enabled {
         return Some(match spec.state {
@@ -104,8 +111,15 @@ fn exclusion(server: &FleetServer, st: &ServerStatus) -> Option<&'static str> {
     if spec.max_meetings > 0 && st.meetings >= spec.max_meetings {
         return Some("at its meeting cap");
     }
-    if spec.max_participants > 0 && st.participants >= u64::from(spec.max_participants) {
-        return Some("at its participant cap");
+    if spec.max_participants > 0 {
+        let cap = u64::from(spec.max_participants);
+        let expected = st.participants + st.expected_participants;
+        if expected >= cap {
+            return Some("at its participant cap");
+        }
+        if expected + u64::from(participants) > cap {
+            return Some("the expected participants would pass its participant cap");
+        }
     }
     None
 }
@@ -118,6 +132,8 @@ impl Fleet {
             thresholds,
             store,
             bbb,
+            queue: Mutex::default(),
+            placing: tokio::sync::Mutex::default(),
         };
         fleet.replace(servers);
         fleet
@@ -384,7 +400,7 @@ impl Fleet {
             .values()
             .filter_map(|server| {
                 let st = status.get(&server.spec.id)?;
-                let excluded = exclusion(server, st)
+                let excluded = exclusion(server, st, request.participants)
                     .map(|why| {
                         let health = matches!(st.health, Health::Unhealthy | Health::Misconfigured);
                         if health && why == st.health.name() && !st.health_reason.is_empty() {
@@ -427,59 +443,6 @@ impl Fleet {
             .collect();
         let chosen = placement::choose(request, candidates).map(|c| c.server.spec.id.clone());
         (chosen, rows)
-    }
-
-    /// Picks the server for a new meeting and reserves its expected load there, against every
-    /// replica's reservations and under a lock they all take, so concurrent placements — here
-    /// or on another replica — see each other. `Ok(None)` when no server fits (enabled,
-    /// healthy, under its caps, not in `exclude`).
-    #[tracing::instrument(name = "fleet.place", skip_all, fields(event = request.event_id, kind = ?request.kind, server = tracing::field::Empty))]
-    pub async fn place(
-        &self,
-        request: &PlacementRequest<'_>,
-        event_rooms: &HashMap<String, u64>,
-        exclude: &[String],
-        meeting_id: &str,
-    ) -> Result<Option<Arc<FleetServer>>, StoreError> {
-        let servers = self.snapshot();
-        let chosen = self
-            .store
-            .place_with(RESERVATION_FADE, |reservations| {
-                let live = self.live();
-                let status = status_of(&servers, &live, reservations, SystemTime::now());
-                let candidates = servers
-                    .values()
-                    .filter(|s| !exclude.contains(&s.spec.id))
-                    .filter_map(|server| {
-                        let st = status.get(&server.spec.id)?;
-                        exclusion(server, st).is_none().then(|| Candidate {
-                            server: server.clone(),
-                            load: st.load / server.spec.weight,
-                            event_rooms: event_rooms.get(&server.spec.id).copied().unwrap_or(0),
-                        })
-                    })
-                    .collect();
-                let chosen = placement::choose(request, candidates)?;
-                let id = chosen.server.spec.id.clone();
-                Some((chosen.server, id, meeting_id.to_owned()))
-            })
-            .await?;
-        if let Some(server) = &chosen {
-            tracing::Span::current().record("server", server.spec.id.as_str());
-            let kind = match request.kind {
-                MeetingKind::Room => "room",
-                MeetingKind::Call => "call",
-            };
-            metrics()
-                .placements
-                .add(1, &[kv("server", server.spec.id.clone()), kv("kind", kind)]);
-            self.live().reservations.push(Reservation {
-                meeting_id: meeting_id.to_owned(),
-                server_id: server.spec.id.clone(),
-                at: SystemTime::now(),
-            });
-        }
-        Ok(chosen)
     }
 }
 
@@ -567,13 +530,14 @@ fn status_of(
         .keys()
         .map(|id| {
             let p = live.polled.get(id);
-            let (reserved, unseen) = outstanding.get(id).copied().unwrap_or_default();
+            let reserved = outstanding.get(id).copied().unwrap_or_default();
             let tracker = live.health.get(id);
             let status = ServerStatus {
                 health: tracker.map_or(Health::Unknown, Tracker::health),
                 health_reason: tracker.map(|t| t.reason().to_owned()).unwrap_or_default(),
-                load: p.map_or(0.0, Polled::cost) + reserved,
-                meetings: p.map_or(0, |p| p.meetings.len() as u32) + unseen,
+                load: p.map_or(0.0, Polled::cost) + reserved.load,
+                meetings: p.map_or(0, |p| p.meetings.len() as u32) + reserved.meetings,
+                expected_participants: reserved.participants,
                 polled_meetings: p.map_or(0, |p| p.meetings.len() as u32),
                 participants: p.map_or(0, Polled::participants),
                 polled_at: p.and_then(|p| p.at),

@@ -26,6 +26,9 @@ pub struct PlacementRequest<'a> {
     pub kind: MeetingKind,
     /// A server id, or a server URL as the original matched it.
     pub prefer: Option<&'a str>,
+    /// How many the meeting is expected to bring (a room's expectation, a call's members);
+    /// 0: unknown.
+    pub participants: u32,
 }
 
 /// A server that may take the meeting, with the figures it is ranked by.
@@ -133,6 +136,7 @@ mod tests {
             organizer_id: "org",
             kind,
             prefer,
+            participants: 0,
         }
     }
 

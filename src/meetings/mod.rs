@@ -67,6 +67,8 @@ pub struct RoomSettings {
     pub voice_bridge: String,
     pub prefer_server: String,
     pub presentation_url: String,
+    /// How many the session is expected to bring; 0: unknown.
+    pub expected_participants: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -282,6 +284,7 @@ impl Meetings {
             organizer_id: &call.organizer_id,
             kind: MeetingKind::Call,
             prefer: None,
+            participants: u32::try_from(call.member_ids.len()).unwrap_or(u32::MAX),
         };
         let bbb_meeting_id = random_key();
         let server = self
@@ -408,6 +411,7 @@ impl Core {
             organizer_id: &join.organizer_id,
             kind: MeetingKind::Room,
             prefer: None,
+            participants: join.settings.expected_participants,
         };
         let (meeting, placed_now) = match self
             .store
@@ -445,6 +449,7 @@ impl Core {
             organizer_id: &join.organizer_id,
             kind: MeetingKind::Room,
             prefer: Some(join.settings.prefer_server.as_str()),
+            participants: join.settings.expected_participants,
         };
         let bbb_meeting_id = random_key();
         let server = self
@@ -514,6 +519,7 @@ impl Core {
             organizer_id: &join.organizer_id,
             kind: MeetingKind::Room,
             prefer: Some(join.settings.prefer_server.as_str()),
+            participants: join.settings.expected_participants,
         };
         let Some(target) = self
             .fleet
@@ -547,6 +553,8 @@ impl Core {
             organizer_id: &organizer_id,
             kind: MeetingKind::Call,
             prefer: None,
+            // Moves only (a call is placed when created): sized like an unknown meeting.
+            participants: 0,
         };
         self.establish(meeting, false, &request, params::call_create, &[])
             .await

@@ -242,6 +242,7 @@ impl Operators {
                     organizer_id: &meeting.organizer_id,
                     kind: MeetingKind::Room,
                     prefer: None,
+                    participants: 0,
                 };
                 self.fleet
                     .place(
@@ -324,6 +325,7 @@ impl Operators {
             organizer_id,
             kind,
             prefer: (!prefer.is_empty()).then_some(prefer),
+            participants: 0,
         };
         Ok(self.fleet.explain(&request, &rooms))
     }

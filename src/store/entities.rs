@@ -140,6 +140,8 @@ pub mod reservation {
         pub meeting_id: String,
         pub server_id: String,
         pub at: i64,
+        /// Participants the placement expects; 0: unknown.
+        pub participants: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

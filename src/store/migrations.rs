@@ -12,7 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(Lifecycle),
             Box::new(CallUse),
             Box::new(HealthReason),
-            Box::new(PlacedAt),
+            Box::new(SessionPlacement),
         ]
     }
 }
@@ -317,19 +317,28 @@ impl MigrationTrait for HealthReason {
     }
 }
 
-/// Rooms are placed anew when a session starts; a meeting just placed (its create may not have
-/// reached its server yet) is not moved again.
-struct PlacedAt;
+/// Sessions are placed: a room is placed anew when a session starts, but a meeting just placed
+/// (its create may not have reached its server yet) is not moved again; and a placement
+/// reserves load for the participants it expects.
+struct SessionPlacement;
 
-impl MigrationName for PlacedAt {
+impl MigrationName for SessionPlacement {
     fn name(&self) -> &str {
-        "m0006_placed_at"
+        "m0006_session_placement"
     }
 }
 
 #[async_trait::async_trait]
-impl MigrationTrait for PlacedAt {
+impl MigrationTrait for SessionPlacement {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("reservations")
+                    .add_column(integer("participants").default(0))
+                    .to_owned(),
+            )
+            .await?;
         manager
             .alter_table(
                 Table::alter()

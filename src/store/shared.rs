@@ -33,6 +33,8 @@ pub struct Reservation {
     pub meeting_id: String,
     pub server_id: String,
     pub at: SystemTime,
+    /// Participants the placement expects; 0: unknown.
+    pub participants: u32,
 }
 
 /// One meeting as the poller saw it.
@@ -285,15 +287,16 @@ impl Store {
         .await
     }
 
-    /// Runs a placement decision against every replica's recent reservations and records the
-    /// one it makes, under a lock that every replica's placements take (an advisory lock on
-    /// PostgreSQL; SQLite serialises writers anyway), so no two placements decide on the same
-    /// view. `decide` returns the chosen server and the meetingID to reserve for.
-    pub async fn place_with<T>(
+    /// Runs placement decisions against every replica's recent reservations and records the
+    /// reservations they make, under a lock that every replica's placements take (an advisory
+    /// lock on PostgreSQL; SQLite serialises writers anyway), so no two placements decide on
+    /// the same view. `decide` sees the reservations younger than `max_age` and returns the
+    /// new ones (several: placements come in batches).
+    pub async fn reserve_with(
         &self,
         max_age: Duration,
-        decide: impl FnOnce(&[Reservation]) -> Option<(T, String, String)>,
-    ) -> Result<Option<T>> {
+        decide: impl FnOnce(&[Reservation]) -> Vec<Reservation>,
+    ) -> Result<()> {
         self.guarded(async {
             let tx = self.write_tx().await?;
             // (SQLite's write lock is taken already: the transaction began IMMEDIATE.)
@@ -314,25 +317,33 @@ impl Store {
                     meeting_id: r.meeting_id,
                     server_id: r.server_id,
                     at: to_time(r.at),
+                    participants: u32::try_from(r.participants).unwrap_or(0),
                 })
                 .collect();
-            let Some((chosen, server_id, meeting_id)) = decide(&current) else {
-                return Ok(None);
-            };
-            reservation::Entity::insert(reservation::ActiveModel {
-                meeting_id: Set(meeting_id),
-                server_id: Set(server_id),
-                at: Set(now_ms()),
-            })
-            .on_conflict(
-                OnConflict::column(reservation::Column::MeetingId)
-                    .update_columns([reservation::Column::ServerId, reservation::Column::At])
-                    .to_owned(),
-            )
-            .exec(&tx)
-            .await?;
+            let made = decide(&current);
+            if made.is_empty() {
+                return Ok(());
+            }
+            let rows = made.iter().map(|r| reservation::ActiveModel {
+                meeting_id: Set(r.meeting_id.clone()),
+                server_id: Set(r.server_id.clone()),
+                at: Set(to_ms(r.at)),
+                participants: Set(i32::try_from(r.participants).unwrap_or(i32::MAX)),
+            });
+            reservation::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::column(reservation::Column::MeetingId)
+                        .update_columns([
+                            reservation::Column::ServerId,
+                            reservation::Column::At,
+                            reservation::Column::Participants,
+                        ])
+                        .to_owned(),
+                )
+                .exec(&tx)
+                .await?;
             tx.commit().await?;
-            Ok(Some(chosen))
+            Ok(())
         })
         .await
     }
@@ -350,6 +361,7 @@ impl Store {
                     meeting_id: r.meeting_id,
                     server_id: r.server_id,
                     at: to_time(r.at),
+                    participants: u32::try_from(r.participants).unwrap_or(0),
                 })
                 .collect())
         })

@@ -207,6 +207,50 @@ async fn sessions_are_placed_by_the_load_when_they_start(db: TestDb) {
     app.stop().await;
 }
 
+/// Sessions say how many they expect, and a placement reserves load for that many: once the
+/// keynote has the emptiest server, the ten workshops starting right after it go elsewhere,
+/// and none of them fit on a server capped below their size.
+async fn a_keynote_and_workshops_starting_together_do_not_share_the_emptiest_server(db: TestDb) {
+    let app = spawn_app(
+        db,
+        &[
+            SimSpec::new("empty"),
+            SimSpec::new("m1"),
+            SimSpec::new("m2"),
+            SimSpec::new("small").with("max_participants = 310"),
+        ],
+    )
+    .await;
+    for server in ["m1", "m2", "small"] {
+        foreign_load(&app, server, &format!("foreign-{server}")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let channel = app.channel().await;
+    let join = |room: String, expected: u32| {
+        let mut client = BbbServiceClient::new(channel.clone());
+        async move {
+            let mut request = room_request(&room, "u", JOIN);
+            request.settings.as_mut().unwrap().expected_participants = expected;
+            let url = client.room_url(authed(request)).await.unwrap().into_inner();
+            (room, url.server_id)
+        }
+    };
+    let keynote = join("keynote".into(), 500).await;
+    assert_eq!(keynote.1, "empty");
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        tasks.push(tokio::spawn(join(format!("workshop-{i}"), 20)));
+    }
+    for task in tasks {
+        let (room, server) = task.await.unwrap();
+        // Without sizes, the keynote's flat reservation would leave "empty" the emptiest.
+        assert_ne!(server, "empty", "{room} shares the keynote's server");
+        // 300 on "small" already, cap 310: a room expecting 20 does not fit there.
+        assert_ne!(server, "small", "{room} passed a participant cap");
+    }
+    app.stop().await;
+}
+
 /// Operators who want pins keep them: rooms stay where they were first placed.
 async fn pinned_rooms_stay_where_they_were_first_placed(db: TestDb) {
     let app = spawn_app_with(db, &[SimSpec::new("a"), SimSpec::new("b")], |args| {
@@ -535,6 +579,7 @@ on_both_databases!(
     a_weighted_fleet_fills_in_proportion,
     servers_loaded_by_their_meetings_get_fewer_new_rooms,
     sessions_are_placed_by_the_load_when_they_start,
+    a_keynote_and_workshops_starting_together_do_not_share_the_emptiest_server,
     pinned_rooms_stay_where_they_were_first_placed,
     a_dead_server_is_avoided_at_once_and_its_rooms_move_within_two_polls,
     a_cordoned_server_keeps_running_meetings_and_lets_idle_ones_move,

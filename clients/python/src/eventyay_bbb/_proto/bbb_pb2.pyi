@@ -87,7 +87,7 @@ class User(_message.Message):
     def __init__(self, id: _Optional[str] = ..., display_name: _Optional[str] = ..., avatar_url: _Optional[str] = ...) -> None: ...
 
 class RoomSettings(_message.Message):
-    __slots__ = ("record", "waiting_room", "mute_on_start", "disable_cam", "disable_chat", "disable_private_chat", "hide_presentation", "auto_microphone", "auto_camera", "voice_bridge", "prefer_server", "presentation_url")
+    __slots__ = ("record", "waiting_room", "mute_on_start", "disable_cam", "disable_chat", "disable_private_chat", "hide_presentation", "auto_microphone", "auto_camera", "voice_bridge", "prefer_server", "presentation_url", "expected_participants")
     RECORD_FIELD_NUMBER: _ClassVar[int]
     WAITING_ROOM_FIELD_NUMBER: _ClassVar[int]
     MUTE_ON_START_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +100,7 @@ class RoomSettings(_message.Message):
     VOICE_BRIDGE_FIELD_NUMBER: _ClassVar[int]
     PREFER_SERVER_FIELD_NUMBER: _ClassVar[int]
     PRESENTATION_URL_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
     record: bool
     waiting_room: bool
     mute_on_start: bool
@@ -112,7 +113,8 @@ class RoomSettings(_message.Message):
     voice_bridge: str
     prefer_server: str
     presentation_url: str
-    def __init__(self, record: bool = ..., waiting_room: bool = ..., mute_on_start: bool = ..., disable_cam: bool = ..., disable_chat: bool = ..., disable_private_chat: bool = ..., hide_presentation: bool = ..., auto_microphone: bool = ..., auto_camera: bool = ..., voice_bridge: _Optional[str] = ..., prefer_server: _Optional[str] = ..., presentation_url: _Optional[str] = ...) -> None: ...
+    expected_participants: int
+    def __init__(self, record: bool = ..., waiting_room: bool = ..., mute_on_start: bool = ..., disable_cam: bool = ..., disable_chat: bool = ..., disable_private_chat: bool = ..., hide_presentation: bool = ..., auto_microphone: bool = ..., auto_camera: bool = ..., voice_bridge: _Optional[str] = ..., prefer_server: _Optional[str] = ..., presentation_url: _Optional[str] = ..., expected_participants: _Optional[int] = ...) -> None: ...
 
 class RoomUrlRequest(_message.Message):
     __slots__ = ("event_id", "organizer_id", "room_id", "room_name", "user", "permissions", "settings", "domain", "base_url")

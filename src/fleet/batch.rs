@@ -1,0 +1,328 @@
+//! Placements in batches. Every placement must decide on a view that includes every earlier
+//! one, so they run one at a time under a lock (and a database transaction) that all replicas
+//! share. Placements that arrive while one is running wait for the next batch, which decides
+//! them all in one transaction: a burst of a thousand first joins takes a few transactions
+//! instead of a thousand, and within a batch the largest expected meetings go first, so a
+//! keynote starting with the workshops of its hour gets the room it needs before they fill it.
+
+use super::{
+    Candidate, Fleet, FleetServer, MeetingKind, PlacementRequest, ServerStatus, exclusion, kv,
+    load, metrics, placement, status_of,
+};
+use crate::store::{Reservation, StoreError};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::SystemTime,
+};
+use tokio::sync::oneshot;
+
+/// The most placements one transaction decides; more wait for the next.
+const MAX_BATCH: usize = 500;
+/// The first placement after a quiet spell waits for others of its burst: a step at a time
+/// while more keep arriving, at most `GATHER_MAX` in all.
+const GATHER_STEP: std::time::Duration = std::time::Duration::from_millis(3);
+const GATHER_MAX: std::time::Duration = std::time::Duration::from_millis(20);
+
+type Answer = Result<Option<Arc<FleetServer>>, StoreError>;
+
+/// A placement waiting for its batch.
+#[derive(Debug)]
+pub(super) struct Pending {
+    event_id: String,
+    organizer_id: String,
+    kind: MeetingKind,
+    prefer: Option<String>,
+    participants: u32,
+    event_rooms: HashMap<String, u64>,
+    exclude: Vec<String>,
+    meeting_id: String,
+    reply: oneshot::Sender<Answer>,
+}
+
+impl Pending {
+    fn request(&self) -> PlacementRequest<'_> {
+        PlacementRequest {
+            event_id: &self.event_id,
+            organizer_id: &self.organizer_id,
+            kind: self.kind,
+            prefer: self.prefer.as_deref(),
+            participants: self.participants,
+        }
+    }
+}
+
+impl Fleet {
+    /// Picks the server for a new meeting and reserves its expected load there, against every
+    /// replica's reservations, so concurrent placements — here or on another replica — see
+    /// each other. `Ok(None)` when no server fits (enabled, healthy, under its caps, not in
+    /// `exclude`). `event_rooms` counts the event's rooms per server before this one.
+    #[tracing::instrument(name = "fleet.place", skip_all, fields(event = request.event_id, kind = ?request.kind, server = tracing::field::Empty))]
+    pub async fn place(
+        self: &Arc<Self>,
+        request: &PlacementRequest<'_>,
+        event_rooms: &HashMap<String, u64>,
+        exclude: &[String],
+        meeting_id: &str,
+    ) -> Answer {
+        let (reply, answer) = oneshot::channel();
+        self.queue().push(Pending {
+            event_id: request.event_id.to_owned(),
+            organizer_id: request.organizer_id.to_owned(),
+            kind: request.kind,
+            prefer: request.prefer.map(str::to_owned),
+            participants: request.participants,
+            event_rooms: event_rooms.clone(),
+            exclude: exclude.to_vec(),
+            meeting_id: meeting_id.to_owned(),
+            reply,
+        });
+        // The batch runs in a task of its own: a caller that gives up (its deadline passed)
+        // must not take the placements of the others in its batch down with it.
+        let fleet = self.clone();
+        tokio::spawn(async move { fleet.run_batch().await });
+        let chosen = answer.await.unwrap_or_else(|_| {
+            Err(StoreError(sea_orm::DbErr::Custom(
+                "the placement batch ended without an answer".into(),
+            )))
+        })?;
+        if let Some(server) = &chosen {
+            tracing::Span::current().record("server", server.spec.id.as_str());
+        }
+        Ok(chosen)
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Decides every waiting placement (up to `MAX_BATCH`) in one transaction. Each placement
+    /// spawns one of these; whichever gets the lock first takes all that are waiting, and the
+    /// rest find fewer or none.
+    async fn run_batch(self: Arc<Self>) {
+        let _placing = match self.placing.try_lock() {
+            // Nothing was being placed: this may be the first of a burst whose others are a
+            // moment behind. Waiting for them costs an isolated placement a millisecond, and
+            // lets the burst be decided together, largest first.
+            Ok(placing) => {
+                let started = tokio::time::Instant::now();
+                loop {
+                    let waiting = self.queue().len();
+                    tokio::time::sleep(GATHER_STEP).await;
+                    if self.queue().len() == waiting || started.elapsed() >= GATHER_MAX {
+                        break;
+                    }
+                }
+                placing
+            }
+            Err(_) => self.placing.lock().await,
+        };
+        let mut batch: Vec<Pending> = {
+            let mut queue = self.queue();
+            let n = queue.len().min(MAX_BATCH);
+            queue.drain(..n).collect()
+        };
+        if batch.is_empty() {
+            return;
+        }
+        let servers = self.snapshot();
+        let mut chosen: Vec<Option<Arc<FleetServer>>> = Vec::new();
+        let outcome = self
+            .store
+            .reserve_with(load::RESERVATION_FADE, |earlier| {
+                let now = SystemTime::now();
+                // A meeting placed again (a new session, a move) no longer reserves where it
+                // was: the new reservation replaces the old one.
+                let replaced: HashSet<&str> = batch.iter().map(|p| p.meeting_id.as_str()).collect();
+                let others: Vec<Reservation> = earlier
+                    .iter()
+                    .filter(|r| !replaced.contains(r.meeting_id.as_str()))
+                    .cloned()
+                    .collect();
+                let status = status_of(&servers, &self.live(), &others, now);
+                let (picks, made) = decide(&servers, status, &mut batch, now);
+                chosen = picks;
+                made
+            })
+            .await;
+        match outcome {
+            Ok(()) => {
+                let mut live = self.live();
+                for (pending, pick) in batch.into_iter().zip(chosen) {
+                    if let Some(server) = &pick {
+                        let kind = match pending.kind {
+                            MeetingKind::Room => "room",
+                            MeetingKind::Call => "call",
+                        };
+                        metrics()
+                            .placements
+                            .add(1, &[kv("server", server.spec.id.clone()), kv("kind", kind)]);
+                        live.reservations
+                            .retain(|r| r.meeting_id != pending.meeting_id);
+                        live.reservations.push(Reservation {
+                            meeting_id: pending.meeting_id.clone(),
+                            server_id: server.spec.id.clone(),
+                            at: SystemTime::now(),
+                            participants: pending.participants,
+                        });
+                    }
+                    let _ = pending.reply.send(Ok(pick));
+                }
+            }
+            Err(err) => {
+                let text = err.0.to_string();
+                for pending in batch {
+                    let _ = pending
+                        .reply
+                        .send(Err(StoreError(sea_orm::DbErr::Custom(text.clone()))));
+                }
+            }
+        }
+    }
+}
+
+/// Decides a batch: largest expected meeting first, each decision seeing the reservations of
+/// those before it. Returns each placement's server (in the batch's new order) and the
+/// reservations to record.
+fn decide(
+    servers: &HashMap<String, Arc<FleetServer>>,
+    mut status: HashMap<String, ServerStatus>,
+    batch: &mut [Pending],
+    now: SystemTime,
+) -> (Vec<Option<Arc<FleetServer>>>, Vec<Reservation>) {
+    batch.sort_by(|a, b| {
+        load::expected_cost(b.participants).total_cmp(&load::expected_cost(a.participants))
+    });
+    let mut chosen = Vec::with_capacity(batch.len());
+    let mut made: Vec<Reservation> = Vec::new();
+    // Rooms this batch adds to an event, per server.
+    let mut added: HashMap<(&str, &str), u64> = HashMap::new();
+    for pending in batch.iter() {
+        let candidates = servers
+            .values()
+            .filter(|s| !pending.exclude.contains(&s.spec.id))
+            .filter_map(|server| {
+                let st = status.get(&server.spec.id)?;
+                if exclusion(server, st, pending.participants).is_some() {
+                    return None;
+                }
+                let id = server.spec.id.as_str();
+                let rooms = pending.event_rooms.get(id).copied().unwrap_or(0)
+                    + added
+                        .get(&(pending.event_id.as_str(), id))
+                        .copied()
+                        .unwrap_or(0);
+                Some(Candidate {
+                    server: server.clone(),
+                    load: st.load / server.spec.weight,
+                    event_rooms: rooms,
+                })
+            })
+            .collect();
+        let pick = placement::choose(&pending.request(), candidates).map(|c| c.server);
+        if let Some(server) = &pick {
+            // One meeting placed twice in a batch (two moves at once): the later decision
+            // stands, as it would have across two transactions.
+            made.retain(|r| r.meeting_id != pending.meeting_id);
+            made.push(Reservation {
+                meeting_id: pending.meeting_id.clone(),
+                server_id: server.spec.id.clone(),
+                at: now,
+                participants: pending.participants,
+            });
+            // What `outstanding` makes of a reservation just made: its full expected load,
+            // one meeting and its participants not seen yet.
+            if let Some(st) = status.get_mut(&server.spec.id) {
+                st.load += load::expected_cost(pending.participants);
+                st.meetings += 1;
+                st.expected_participants += u64::from(pending.participants);
+            }
+            if pending.kind == MeetingKind::Room {
+                let id = servers
+                    .get_key_value(&server.spec.id)
+                    .map_or("", |(k, _)| k.as_str());
+                *added.entry((pending.event_id.as_str(), id)).or_default() += 1;
+            }
+        }
+        chosen.push(pick);
+    }
+    (chosen, made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{bbb::Endpoint, domain::Server, fleet::Health, secret::Secret};
+
+    fn server(id: &str) -> Arc<FleetServer> {
+        let spec = Server::new(
+            id,
+            format!("https://{id}.example.org/bigbluebutton/"),
+            Secret::new("s"),
+        );
+        let endpoint = Endpoint::new(&spec.url, spec.secret.clone(), spec.checksum).unwrap();
+        Arc::new(FleetServer { spec, endpoint })
+    }
+
+    fn status(load: f64) -> ServerStatus {
+        ServerStatus {
+            health: Health::Healthy,
+            health_reason: String::new(),
+            load,
+            meetings: 0,
+            polled_meetings: 0,
+            participants: 0,
+            expected_participants: 0,
+            polled_at: Some(SystemTime::now()),
+        }
+    }
+
+    fn pending(room: &str, participants: u32) -> Pending {
+        Pending {
+            event_id: "ev".into(),
+            organizer_id: "org".into(),
+            kind: MeetingKind::Room,
+            prefer: None,
+            participants,
+            event_rooms: HashMap::new(),
+            exclude: Vec::new(),
+            meeting_id: room.into(),
+            reply: oneshot::channel().0,
+        }
+    }
+
+    /// Ten workshops that reached the batch before their keynote: the keynote still gets the
+    /// emptiest server, and no workshop shares it.
+    #[test]
+    fn a_batch_places_its_largest_meeting_first() {
+        let servers: HashMap<String, Arc<FleetServer>> = ["empty", "m1", "m2"]
+            .into_iter()
+            .map(|id| (id.to_owned(), server(id)))
+            .collect();
+        let status = HashMap::from([
+            ("empty".to_owned(), status(0.0)),
+            ("m1".to_owned(), status(42_010.0)),
+            ("m2".to_owned(), status(42_010.0)),
+        ]);
+        let mut batch: Vec<Pending> = (0..10)
+            .map(|i| pending(&format!("workshop-{i}"), 20))
+            .chain(std::iter::once(pending("keynote", 500)))
+            .collect();
+        let (chosen, made) = decide(&servers, status, &mut batch, SystemTime::now());
+        let placed: Vec<(&str, &str)> = batch
+            .iter()
+            .zip(&chosen)
+            .map(|(p, c)| (p.meeting_id.as_str(), c.as_ref().unwrap().spec.id.as_str()))
+            .collect();
+        let on_empty: Vec<&str> = placed
+            .iter()
+            .filter(|(_, s)| *s == "empty")
+            .map(|(m, _)| *m)
+            .collect();
+        assert_eq!(on_empty, ["keynote"], "{placed:?}");
+        assert_eq!(made.len(), 11);
+        assert_eq!(made[0].participants, 500);
+    }
+}
