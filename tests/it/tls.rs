@@ -362,6 +362,44 @@ fn tls_start_errors_name_the_file_and_never_show_its_content() {
         err.contains("other.key") && err.contains("does not belong to the certificate"),
         "{err}"
     );
+    // `check` says the same, one line, before anything starts.
+    let out = Command::new(BIN)
+        .arg("check")
+        .env_clear()
+        .env("EVENTYAY_BBB_DATABASE_URL", "sqlite::memory:")
+        .env("EVENTYAY_BBB_API_TOKEN", API_TOKEN)
+        .env("EVENTYAY_BBB_TLS_CERT", &cert)
+        .env("EVENTYAY_BBB_TLS_KEY", &canary)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    let line = report
+        .lines()
+        .find(|l| l.contains("TLS certificate"))
+        .unwrap();
+    assert!(
+        line.starts_with("FAIL") && line.contains("canary.key"),
+        "{report}"
+    );
+    assert!(!report.contains("canary-key-material"), "{report}");
+    let out = Command::new(BIN)
+        .arg("check")
+        .env_clear()
+        .env("EVENTYAY_BBB_DATABASE_URL", "sqlite::memory:")
+        .env("EVENTYAY_BBB_API_TOKEN", API_TOKEN)
+        .env("EVENTYAY_BBB_TLS_CERT", &cert)
+        .env("EVENTYAY_BBB_TLS_KEY", &key)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("OK") && l.contains("TLS certificate"))
+    );
+
     // A key given as the certificate: named, and its text not shown.
     let err = start(Some(&key), Some(&key));
     assert!(
