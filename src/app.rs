@@ -10,6 +10,7 @@ use crate::{
     operators::Operators,
     recordings::Recordings,
     store::{Store, StoreError},
+    tls::{ReloadingIdentity, TlsError},
 };
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
@@ -29,6 +30,9 @@ pub enum StartError {
     /// missing table. Database errors do not echo the URL.
     #[error("database: {}", .0.0)]
     Database(#[from] StoreError),
+    /// Names the file and what is wrong with it, never its content.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -42,11 +46,19 @@ pub struct Service {
     reporter: tonic_health::server::HealthReporter,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
+    health_task: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+    health_addr: Option<SocketAddr>,
 }
 
 impl Service {
     /// Connects the database, applies migrations if asked, loads the fleet and starts serving.
     pub async fn start(settings: Settings) -> Result<Self, StartError> {
+        // Before anything else: a broken certificate must not wait for the database to be found.
+        let tls = settings
+            .tls
+            .clone()
+            .map(ReloadingIdentity::load)
+            .transpose()?;
         let store =
             Store::connect_with_pool(settings.database_url.expose(), settings.database_pool)
                 .await?;
@@ -75,21 +87,24 @@ impl Service {
         ));
         let recordings = Recordings::new(store.clone(), fleet.clone());
         let operators = Operators::new(store.clone(), fleet.clone(), meetings.clone());
-        let listener =
-            TcpListener::bind(settings.listen)
-                .await
-                .map_err(|source| StartError::Listen {
-                    addr: settings.listen,
-                    source,
-                })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Listen {
-            addr: settings.listen,
-            source,
-        })?;
+        let (listener, addr) = bind(settings.listen).await?;
+        let health_listener = match settings.health_listen {
+            Some(health_addr) => Some(bind(health_addr).await?),
+            None => None,
+        };
 
         let (reporter, health) = tonic_health::server::health_reporter();
         api::set_ready(&reporter, true).await;
         let (stop, mut stopped) = watch::channel(false);
+        let tls_config = tls.map(|identity| {
+            tokio::spawn(identity.clone().watch(stop.subscribe()));
+            identity.server_config(&[b"h2"])
+        });
+        let health_addr = health_listener.as_ref().map(|(_, bound)| *bound);
+        let health_task = health_listener.map(|(listener, health_addr)| {
+            tracing::info!(addr = %health_addr, "serving health checks in plaintext");
+            tokio::spawn(api::serve_health(listener, health.clone()))
+        });
         tokio::spawn(watch_readiness(
             store.clone(),
             reporter.clone(),
@@ -113,6 +128,7 @@ impl Service {
         let health_reporter = reporter.clone();
         let task = tokio::spawn(api::serve(
             listener,
+            tls_config.clone(),
             bbb_api,
             FleetApi {
                 operators: Arc::new(operators),
@@ -123,17 +139,24 @@ impl Service {
             health,
             shutdown,
         ));
-        tracing::info!(%addr, "serving gRPC");
+        tracing::info!(%addr, tls = tls_config.is_some(), "serving gRPC");
         Ok(Self {
             addr,
             reporter: health_reporter,
             stop,
             task,
+            health_task,
+            health_addr,
         })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The plaintext health-check address, when `health_listen` is set.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_addr
     }
 
     /// Reports NOT_SERVING, stops accepting calls, lets running ones finish (for at most
@@ -151,7 +174,17 @@ impl Service {
                 abort.abort();
             }
         }
+        if let Some(health) = self.health_task {
+            health.abort();
+        }
     }
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listen_error = |source| StartError::Listen { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(listen_error)?;
+    let bound = listener.local_addr().map_err(listen_error)?;
+    Ok((listener, bound))
 }
 
 /// Reports NOT_SERVING while the database does not answer, and SERVING again once it does,

@@ -7,6 +7,7 @@ use crate::{
     domain::{Server, ServerState},
     fleet::Thresholds,
     secret::Secret,
+    tls::TlsFiles,
 };
 use serde::Deserialize;
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf, time::Duration};
@@ -37,6 +38,17 @@ pub struct ServeArgs {
     /// gRPC listen address [default: 127.0.0.1:50051]
     #[arg(long, env = "EVENTYAY_BBB_LISTEN")]
     pub listen: Option<String>,
+    /// PEM certificate chain of the gRPC port. With `tls_key` the port serves TLS only, and a
+    /// renewed pair (the files replaced in place) is served within seconds, without a restart.
+    #[arg(long, env = "EVENTYAY_BBB_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[arg(long, env = "EVENTYAY_BBB_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// A plaintext address that answers only health checks (grpc.health.v1), for probes that
+    /// cannot speak TLS, such as Kubernetes' gRPC probes [default: none]
+    #[arg(long, env = "EVENTYAY_BBB_HEALTH_LISTEN")]
+    pub health_listen: Option<String>,
     /// Database URL: an SQLite file (default `sqlite://eventyay-bbb.db?mode=rwc`) or `postgres://…`.
     #[arg(long, env = "EVENTYAY_BBB_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -104,6 +116,8 @@ pub struct ServeArgs {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    pub tls: Option<TlsFiles>,
+    pub health_listen: Option<SocketAddr>,
     pub database_url: Secret,
     /// `None`: the backend's default.
     pub database_pool: Option<u32>,
@@ -145,6 +159,35 @@ impl ServeArgs {
                 "listen: {listen:?} is not an address like 127.0.0.1:50051"
             ))
         })?;
+        let path = |flag: &Option<PathBuf>, key: &str| {
+            flag.clone().or_else(|| file.get(key).map(PathBuf::from))
+        };
+        let tls = match (
+            path(&self.tls_cert, "tls_cert"),
+            path(&self.tls_key, "tls_key"),
+        ) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (cert, _) => {
+                let (set, unset) = if cert.is_some() {
+                    ("tls_cert", "tls_key")
+                } else {
+                    ("tls_key", "tls_cert")
+                };
+                return Err(invalid(format!(
+                    "{set} is set but {unset} is not: TLS needs both EVENTYAY_BBB_TLS_CERT and EVENTYAY_BBB_TLS_KEY"
+                )));
+            }
+        };
+        let health_listen = pick(&self.health_listen, "health_listen")
+            .map(|addr| {
+                addr.parse::<SocketAddr>().map_err(|_| {
+                    invalid(format!(
+                        "health_listen: {addr:?} is not an address like 0.0.0.0:50052"
+                    ))
+                })
+            })
+            .transpose()?;
         let flag = |given: Option<bool>, key: &str, default: bool| match given {
             Some(value) => Ok(value),
             None => match file.get(key).map(String::as_str) {
@@ -246,6 +289,8 @@ impl ServeArgs {
         };
         Ok(Settings {
             listen,
+            tls,
+            health_listen,
             database_url: Secret::new(
                 pick(&self.database_url, "database_url")
                     .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
@@ -626,5 +671,60 @@ max_meetings = 10
             ..Default::default()
         };
         assert!(shared.load().is_err());
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_they_may_come_from_the_file() {
+        let token = Some("tls-test-token-0123456789".to_owned());
+        let (_d, path) = file(
+            "tls_cert = \"/etc/tls/tls.crt\"\nEVENTYAY_BBB_TLS_KEY = \"/etc/tls/tls.key\"\nhealth_listen = \"0.0.0.0:50052\"\n",
+        );
+        let s = ServeArgs {
+            config: Some(path),
+            api_token: token.clone(),
+            ..Default::default()
+        }
+        .load()
+        .unwrap();
+        assert_eq!(
+            s.tls,
+            Some(TlsFiles {
+                cert: "/etc/tls/tls.crt".into(),
+                key: "/etc/tls/tls.key".into()
+            })
+        );
+        assert_eq!(s.health_listen, Some("0.0.0.0:50052".parse().unwrap()));
+
+        let plain = ServeArgs {
+            api_token: token.clone(),
+            ..Default::default()
+        };
+        assert_eq!(plain.load().unwrap().tls, None);
+        for (cert, key, named) in [
+            (Some("c.pem"), None, "tls_key is not"),
+            (None, Some("k.pem"), "tls_cert is not"),
+        ] {
+            let err = ServeArgs {
+                api_token: token.clone(),
+                tls_cert: cert.map(PathBuf::from),
+                tls_key: key.map(PathBuf::from),
+                ..Default::default()
+            }
+            .load()
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(named), "{err}");
+        }
+        let bad = ServeArgs {
+            api_token: token,
+            health_listen: Some("nowhere".into()),
+            ..Default::default()
+        };
+        assert!(
+            bad.load()
+                .unwrap_err()
+                .to_string()
+                .contains("health_listen")
+        );
     }
 }

@@ -18,6 +18,7 @@ pub mod secret;
 pub mod sim;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 
 /// Code generated from `proto/`.
 pub mod proto {

@@ -6,6 +6,7 @@ mod bbb_service;
 pub mod error;
 mod fleet_service;
 mod observe;
+mod tls;
 mod validate;
 
 pub use bbb_service::BbbApi;
@@ -13,7 +14,7 @@ pub use fleet_service::FleetApi;
 
 use crate::{proto, secret::Secret};
 use auth::BearerAuth;
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
@@ -48,10 +49,12 @@ pub async fn set_ready(reporter: &HealthReporter, ready: bool) {
     }
 }
 
-/// Serves gRPC on `listener` until `shutdown` resolves, then lets running calls finish.
+/// Serves gRPC on `listener` (over TLS only, with `tls`) until `shutdown` resolves, then lets
+/// running calls finish.
 #[allow(clippy::too_many_arguments)]
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     bbb: BbbApi,
     fleet: FleetApi,
     api_tokens: Vec<Secret>,
@@ -93,7 +96,7 @@ pub async fn serve(
         .build_v1alpha()
         .expect("the embedded descriptor sets are valid")
         .max_decoding_message_size(MAX_OPEN_MESSAGE);
-    Server::builder()
+    let router = Server::builder()
         // Every call, body included, ends by the longest an RPC may take.
         .timeout(rpc_timeout + Duration::from_secs(1))
         // What one connection may hold: an open stream is a call being served.
@@ -109,12 +112,41 @@ pub async fn serve(
         .add_service(bbb)
         .add_service(fleet)
         .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+        .add_service(reflection_v1alpha);
+    match tls {
         // The builder's tcp_nodelay applies only to listeners it binds itself: set it on ours, or
         // Nagle's algorithm meets the client's delayed ACK and every reply waits ~40 ms.
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
-        )
+        None => {
+            router
+                .serve_with_incoming_shutdown(
+                    TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    shutdown,
+                )
+                .await
+        }
+        Some(config) => {
+            router
+                .serve_with_incoming_shutdown(tls::TlsIncoming::new(listener, config), shutdown)
+                .await
+        }
+    }
+}
+
+/// Serves only the health checks, in plaintext, on `listener`, until the task is dropped: for
+/// probes that cannot speak TLS (Kubernetes' own gRPC probes cannot), beside a TLS port. It
+/// outlives the main port's drain, so probes read NOT_SERVING meanwhile instead of failing.
+pub async fn serve_health(
+    listener: TcpListener,
+    health: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+) -> Result<(), tonic::transport::Error> {
+    Server::builder()
+        .timeout(Duration::from_secs(5))
+        // A probe makes one call at a time; a few streams are plenty.
+        .max_concurrent_streams(16)
+        .http2_max_header_list_size(MAX_HEADERS)
+        .add_service(health.max_decoding_message_size(MAX_OPEN_MESSAGE))
+        .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true)))
         .await
 }

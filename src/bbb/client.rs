@@ -328,6 +328,9 @@ impl BbbClient {
 /// Classifies a transport failure without its text: reqwest's messages include the URL, and
 /// with it the checksum.
 fn transport_error(err: reqwest::Error) -> BbbError {
+    if let Some(refusal) = tls_refusal(&err) {
+        return BbbError::Unreachable(refusal);
+    }
     if err.is_connect() {
         BbbError::Unreachable("connect failed")
     } else if err.is_timeout() {
@@ -337,6 +340,39 @@ fn transport_error(err: reqwest::Error) -> BbbError {
     } else {
         BbbError::Unreachable("request failed")
     }
+}
+
+/// Why our side ended a TLS handshake, in words an operator can act on. rustls' error sits
+/// inside `io::Error`s, whose `source()` skips what they wrap, hence `get_ref`.
+fn tls_refusal(err: &reqwest::Error) -> Option<&'static str> {
+    use rustls::{CertificateError, Error as Tls};
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(cause) = next {
+        if let Some(tls) = cause.downcast_ref::<Tls>() {
+            return Some(match tls {
+                Tls::InvalidCertificate(CertificateError::UnknownIssuer) => {
+                    "TLS certificate not trusted: unknown issuer; set the server's ca_bundle"
+                }
+                Tls::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                ) => "TLS certificate not valid for the server's host name",
+                Tls::InvalidCertificate(
+                    CertificateError::Expired | CertificateError::ExpiredContext { .. },
+                ) => "TLS certificate expired",
+                Tls::InvalidCertificate(_) => "TLS certificate rejected",
+                _ => "TLS handshake failed",
+            });
+        }
+        next = match cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(wrapped) => Some(wrapped as &(dyn std::error::Error + 'static)),
+            None => cause.source(),
+        };
+    }
+    None
 }
 
 /// BBB's `<modules>` document naming presentations for the meeting to pre-load.

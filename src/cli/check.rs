@@ -9,6 +9,7 @@ use crate::{
     config::{ServeArgs, Settings},
     domain::{Server, ServerState},
     store::Store,
+    tls::Identity,
 };
 use std::time::Duration;
 
@@ -75,6 +76,16 @@ pub async fn run(args: &ServeArgs) -> Result<(), Failed> {
         }
     };
     report.line(Status::Ok, "configuration", &describe(&settings));
+    if let Some(files) = &settings.tls {
+        match Identity::from_files(files) {
+            Ok(_) => report.line(
+                Status::Ok,
+                "TLS certificate",
+                &format!("{} with its key", files.cert.display()),
+            ),
+            Err(err) => report.line(Status::Fail, "TLS certificate", &err.to_string()),
+        }
+    }
 
     let (status, detail) = database(&settings).await;
     report.line(status, "database", &detail);

@@ -1,8 +1,13 @@
 //! `eventyay-bbb sim`: emulated BBB servers from the command line, until SIGINT or SIGTERM.
 
 use crate::sim::{SimConfig, SimServer};
-use crate::{bbb::checksum::ChecksumAlgorithm, config::parse_duration, secret::Secret};
-use std::{error::Error, net::SocketAddr, time::Duration};
+use crate::{
+    bbb::checksum::ChecksumAlgorithm,
+    config::parse_duration,
+    secret::Secret,
+    tls::{Identity, TlsFiles},
+};
+use std::{error::Error, net::SocketAddr, path::PathBuf, time::Duration};
 
 /// Run emulated BigBlueButton servers on 127.0.0.1 (one per secret) until stopped.
 #[derive(Debug, clap::Args)]
@@ -43,6 +48,15 @@ pub struct SimArgs {
     /// Delay added to every API answer (e.g. 20ms).
     #[arg(long, default_value = "0ms", value_parser = parse_duration)]
     latency: Duration,
+
+    /// Serve HTTPS with this PEM certificate chain (its names must include 127.0.0.1); every
+    /// server uses it.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 fn parse_secret(value: &str) -> Result<Secret, String> {
@@ -54,6 +68,10 @@ fn parse_secret(value: &str) -> Result<Secret, String> {
 }
 
 pub async fn run(args: SimArgs) -> Result<(), Box<dyn Error>> {
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(Identity::from_files(&TlsFiles { cert, key })?),
+        _ => None,
+    };
     let total = args.secret.len();
     let algorithms = args
         .checksums
@@ -76,6 +94,7 @@ pub async fn run(args: SimArgs) -> Result<(), Box<dyn Error>> {
             publish_delay: args.publish_delay,
             latency: args.latency,
             ended_retention: args.ended_retention,
+            tls: tls.clone(),
         };
         let server = SimServer::start(config).await.map_err(|err| {
             format!(

@@ -4,6 +4,7 @@
 //! is closed (so connecting is refused) and every open connection is cut, since a client holding
 //! a pooled keep-alive connection would otherwise never notice the outage.
 
+use crate::tls::Handshakes;
 use axum::serve::Listener;
 use std::{
     future::{Future, poll_fn},
@@ -20,6 +21,7 @@ use tokio::{
     runtime::Handle,
     sync::watch,
 };
+use tokio_rustls::server::TlsStream;
 
 /// A failure the emulated server shows until another fault (or `Fault::None`) replaces it.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -170,6 +172,43 @@ impl Listener for RefusableListener {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.port.addr)
+    }
+}
+
+/// [`RefusableListener`] behind TLS: handshakes run beside the accept loop, not in it, so a
+/// client that stalls its handshake holds up no other.
+pub(crate) struct TlsListener {
+    inner: RefusableListener,
+    handshakes: Handshakes<RefusableStream>,
+}
+
+impl TlsListener {
+    pub(crate) fn new(inner: RefusableListener, config: Arc<rustls::ServerConfig>) -> Self {
+        Self {
+            inner,
+            handshakes: Handshakes::new(config),
+        }
+    }
+}
+
+impl Listener for TlsListener {
+    type Io = TlsStream<RefusableStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let room = self.handshakes.has_room();
+            let accepted = tokio::select! {
+                // Cancel-safe: RefusableListener returns in the same poll that accepted.
+                accepted = self.inner.accept(), if room => accepted,
+                done = poll_fn(|cx| self.handshakes.poll_done(cx)) => return done,
+            };
+            self.handshakes.start(accepted.0, accepted.1);
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
     }
 }
 

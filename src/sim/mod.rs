@@ -6,7 +6,7 @@
 //! when a recorded meeting ends) and can be made slow or sick on purpose ([`Fault`], latency).
 //! What it cannot do is host a meeting: a successful join stands for a user arriving.
 //!
-//! In process: [`SimServer::start`]. From the command line: `eventyay-bbb sim` (`cli::sim`), with
+//! In process: [`SimServer::start`], over HTTPS with [`SimConfig::tls`]. From the command line: `eventyay-bbb sim` (`cli::sim`), with
 //! a small control surface under `/_sim/` on the same port (see `control`).
 
 mod api;
@@ -20,7 +20,7 @@ mod xml;
 pub use faults::Fault;
 pub use server::SimServer;
 
-use crate::{bbb::checksum::ChecksumAlgorithm, secret::Secret};
+use crate::{bbb::checksum::ChecksumAlgorithm, secret::Secret, tls::Identity};
 use std::{net::SocketAddr, time::Duration};
 
 /// How an emulated server is set up.
@@ -38,6 +38,8 @@ pub struct SimConfig {
     /// How long an ended meeting lingers before a create makes a new one (real BBB purges
     /// ended meetings after a while; until then create answers for the old one).
     pub ended_retention: Duration,
+    /// Serve HTTPS with this certificate (its names must include 127.0.0.1), else plain HTTP.
+    pub tls: Option<Identity>,
 }
 
 impl SimConfig {
@@ -50,6 +52,7 @@ impl SimConfig {
             publish_delay: Duration::ZERO,
             latency: Duration::ZERO,
             ended_retention: Duration::ZERO,
+            tls: None,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{
     Fault, Load, MeetingSnapshot, RecordingSnapshot, SimConfig, api,
-    faults::{Port, RefusableListener},
+    faults::{Port, RefusableListener, TlsListener},
     state::State,
 };
 use crate::{bbb::checksum::ChecksumAlgorithm, secret::Secret};
@@ -24,7 +24,7 @@ pub(crate) struct Shared {
     /// Behind a lock so a test can rotate it, as an operator does with `bbb-conf --setsecret`.
     secret: Mutex<Secret>,
     pub(crate) checksums: Vec<ChecksumAlgorithm>,
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), without a trailing slash.
     pub(crate) origin: String,
     state: Mutex<State>,
     calls: Mutex<HashMap<String, u64>>,
@@ -128,7 +128,12 @@ impl SimServer {
         let port = Arc::new(Port::bind(config.listen)?);
         let addr = port.addr();
         let listener = RefusableListener::new(Arc::clone(&port), faults_rx);
-        let origin = format!("http://{addr}");
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let origin = format!("{scheme}://{addr}");
         let shared = Arc::new(Shared {
             secret: Mutex::new(config.secret),
             checksums: config.checksums,
@@ -148,14 +153,27 @@ impl SimServer {
 
         let mut stopping = shared.stopping.subscribe();
         let app = api::router(Arc::clone(&shared));
+        // The emulator speaks HTTP/1.1 only, as bbb-web behind nginx does to API clients.
+        let tls = config
+            .tls
+            .map(|identity| identity.server_config(&[b"http/1.1"]));
         let task = tokio::spawn(async move {
             let stopped = async move {
                 let _ = stopping.wait_for(|stop| *stop).await;
             };
             // Infallible: axum's serve loop logs and retries failed accepts itself.
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(stopped)
-                .await;
+            let _ = match tls {
+                None => {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stopped)
+                        .await
+                }
+                Some(config) => {
+                    axum::serve(TlsListener::new(listener, config), app)
+                        .with_graceful_shutdown(stopped)
+                        .await
+                }
+            };
         });
         Ok(SimServer {
             addr,
@@ -168,7 +186,8 @@ impl SimServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT/bigbluebutton/`, the URL a BBB client is configured with.
+    /// `http://127.0.0.1:PORT/bigbluebutton/` (`https://` with TLS), the URL a BBB client is
+    /// configured with.
     pub fn base_url(&self) -> String {
         format!("{}/bigbluebutton/", self.shared.origin)
     }

@@ -16,14 +16,14 @@ use std::{
 const BIN: &str = env!("CARGO_BIN_EXE_eventyay-bbb");
 
 /// A child process whose output lines are collected on threads, killed on drop.
-struct Proc {
+pub(crate) struct Proc {
     child: Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
 }
 
 impl Proc {
-    fn spawn(cmd: &mut Command) -> Self {
+    pub(crate) fn spawn(cmd: &mut Command) -> Self {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -49,7 +49,7 @@ impl Proc {
     }
 
     /// Waits for a line containing `needle` and returns it.
-    fn wait_for(&mut self, needle: &str) -> String {
+    pub(crate) fn wait_for(&mut self, needle: &str) -> String {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while std::time::Instant::now() < deadline {
             if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
@@ -64,7 +64,7 @@ impl Proc {
 
     /// Stops the process (SIGTERM, as Kubernetes does) and returns everything it printed. Waits
     /// on a blocking thread so this test's own connections keep being served meanwhile.
-    async fn stop(self) -> String {
+    pub(crate) async fn stop(self) -> String {
         tokio::task::spawn_blocking(move || self.stop_blocking())
             .await
             .unwrap()

@@ -227,6 +227,15 @@ fn checked_render(tools: &Tools, kube: &str, values: &[&str], crds: &[Crd]) -> R
 /// Liveness and startup ask for `liveness` (the process runs), readiness for "" (the database
 /// answers), all over native gRPC on the container's port.
 fn assert_grpc_probes(render: &Render) {
+    assert_grpc_probes_on(render, 50051);
+    assert!(
+        render.env("EVENTYAY_BBB_TLS_CERT").is_none(),
+        "plaintext unless a certificate Secret is given"
+    );
+}
+
+/// The same probes, asking `port`.
+fn assert_grpc_probes_on(render: &Render, port: u64) {
     let container = render.container();
     for (probe, service) in [
         ("startupProbe", "liveness"),
@@ -234,7 +243,7 @@ fn assert_grpc_probes(render: &Render) {
         ("readinessProbe", ""),
     ] {
         let grpc = &container[probe]["grpc"];
-        assert_eq!(grpc["port"].as_u64(), Some(50051), "{probe}");
+        assert_eq!(grpc["port"].as_u64(), Some(port), "{probe}");
         assert_eq!(grpc["service"].as_str(), Some(service), "{probe}");
         assert!(container[probe]["httpGet"].is_null() && container[probe]["exec"].is_null());
     }
@@ -631,4 +640,85 @@ fn postgres_pools_fit_within_the_database_connection_limit() {
             .env("EVENTYAY_BBB_DATABASE_POOL")
             .is_none()
     );
+}
+
+#[test]
+fn tls_mounts_the_certificate_secret_and_probes_the_plaintext_health_port() {
+    let Some(tools) = tools() else { return };
+    let url = format!("database.postgres.url={POSTGRES_URL}");
+    for args in [
+        &["--set", "tls.existingSecret=bbb-grpc-tls"][..],
+        &[
+            "--set",
+            "tls.existingSecret=bbb-grpc-tls",
+            "--set",
+            "database.type=postgres",
+            "--set",
+            &url,
+        ][..],
+    ] {
+        let render = checked_render(&tools, KUBE, args, &[]);
+        // The service reads the cert-manager layout from a directory mount (a subPath mount
+        // would never see a renewal), and serves TLS on the gRPC port.
+        let volumes = render.pod()["volumes"].as_sequence().unwrap();
+        let volume = volumes.iter().find(|v| v["name"] == "tls").unwrap();
+        assert_eq!(volume["secret"]["secretName"], "bbb-grpc-tls");
+        let keys: Vec<&str> = volume["secret"]["items"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|item| item["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, ["tls.crt", "tls.key"]);
+        let mounts = render.container()["volumeMounts"].as_sequence().unwrap();
+        let mount = mounts.iter().find(|m| m["name"] == "tls").unwrap();
+        assert!(mount["subPath"].is_null() && mount["readOnly"].as_bool() == Some(true));
+        let dir = mount["mountPath"].as_str().unwrap();
+        assert_eq!(
+            render.env("EVENTYAY_BBB_TLS_CERT"),
+            Some(format!("{dir}/tls.crt"))
+        );
+        assert_eq!(
+            render.env("EVENTYAY_BBB_TLS_KEY"),
+            Some(format!("{dir}/tls.key"))
+        );
+        // Kubernetes' gRPC probe speaks no TLS: the probes ask the plaintext health-only port.
+        assert_eq!(
+            render.env("EVENTYAY_BBB_HEALTH_LISTEN").as_deref(),
+            Some("0.0.0.0:50052")
+        );
+        assert_grpc_probes_on(&render, 50052);
+        let ports = render.container()["ports"].as_sequence().unwrap();
+        assert!(
+            ports
+                .iter()
+                .any(|p| p["name"] == "health" && p["containerPort"].as_u64() == Some(50052))
+        );
+        // A renewal must reach the running pods, not roll them.
+        let annotations = &render.deployment()["spec"]["template"]["metadata"]["annotations"];
+        assert!(
+            annotations
+                .as_mapping()
+                .unwrap()
+                .keys()
+                .all(|k| !k.as_str().unwrap().contains("tls"))
+        );
+        assert_restricted(render.pod());
+        assert_grpc_service(&render);
+    }
+
+    let out = Command::new(&tools.helm)
+        .args(["template", RELEASE])
+        .arg(chart())
+        .args(TOKENS)
+        .args([
+            "--set",
+            "tls.existingSecret=bbb-grpc-tls",
+            "--set",
+            "tls.healthPort=50051",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tls.healthPort must differ"));
 }

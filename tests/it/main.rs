@@ -22,3 +22,4 @@ mod service;
 mod sim;
 mod store;
 mod telemetry;
+mod tls;

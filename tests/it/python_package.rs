@@ -9,8 +9,11 @@
 //! The package is installed offline from a copy of the source (so pip's build leaves nothing in
 //! the tree) into a temporary directory, and pytest runs with only that directory added to
 //! `PYTHONPATH`: what is tested is the installed copy, not `clients/python/src`.
+//!
+//! The TLS tests get certificates made here for this run (`EVENTYAY_BBB_TEST_TLS_DIR`).
 
 use crate::common::temp_dir;
+use eventyay_bbb::tls::ThrowawayCa;
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -83,6 +86,18 @@ fn copy_source(from: &Path, to: &Path) {
     }
 }
 
+/// A CA, a certificate for 127.0.0.1 it signed with its key, and an unrelated CA.
+fn write_test_certificates(dir: &Path) {
+    fs::create_dir(dir).unwrap();
+    let ca = ThrowawayCa::new("eventyay-bbb Python tests CA").unwrap();
+    let server = ca.issue(&["127.0.0.1", "localhost"]).unwrap();
+    let other = ThrowawayCa::new("eventyay-bbb unrelated CA").unwrap();
+    fs::write(dir.join("ca.pem"), ca.certificate_pem()).unwrap();
+    fs::write(dir.join("tls.crt"), &server.cert_pem).unwrap();
+    fs::write(dir.join("tls.key"), server.key_pem.expose()).unwrap();
+    fs::write(dir.join("other-ca.pem"), other.certificate_pem()).unwrap();
+}
+
 #[test]
 fn the_python_package_passes_its_tests_against_the_service() {
     let Some(python) = python() else { return };
@@ -92,6 +107,8 @@ fn the_python_package_passes_its_tests_against_the_service() {
     let source = scratch.path().join("source");
     let installed = scratch.path().join("site");
     copy_source(&package, &source);
+    let certs = scratch.path().join("certs");
+    write_test_certificates(&certs);
 
     let pip = Command::new(&python)
         .args([
@@ -126,6 +143,7 @@ fn the_python_package_passes_its_tests_against_the_service() {
         .env("PYTHONPATH", &installed)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("EVENTYAY_BBB_BIN", env!("CARGO_BIN_EXE_eventyay-bbb"))
+        .env("EVENTYAY_BBB_TEST_TLS_DIR", &certs)
         .env_remove("RUST_LOG")
         .output()
         .unwrap();

@@ -154,7 +154,7 @@ class Stack:
                 sid: SimServer(sid, base, secret, organizer, rooms_only)
                 for (sid, organizer, rooms_only), base, secret in zip(FLEET, bases, sim_secrets)
             }
-            servers_file = workdir / "servers.toml"
+            self.servers_file = servers_file = workdir / "servers.toml"
             servers_file.write_text(
                 "".join(
                     f'[[servers]]\nid = "{s.id}"\nurl = "{s.base}/bigbluebutton/"\n'

@@ -87,6 +87,18 @@ key: database-url
 /etc/eventyay-bbb
 {{- end }}
 
+{{/* Where the gRPC port's certificate Secret appears: a directory mount, never subPath, or the
+kubelet would not update the files when the certificate is renewed. */}}
+{{- define "eventyay-bbb.tlsDir" -}}
+/etc/eventyay-bbb-tls
+{{- end }}
+
+{{/* The port the probes ask: with TLS on, the plaintext health-only port, since Kubernetes'
+native gRPC probe cannot do TLS (and an exec probe would need a client in the shell-less image). */}}
+{{- define "eventyay-bbb.probePort" -}}
+{{- if .Values.tls.existingSecret }}{{ .Values.tls.healthPort }}{{ else }}{{ .Values.grpc.port }}{{ end }}
+{{- end }}
+
 {{/* The serving container's env beyond the ConfigMap: what is secret or known only in the pod. */}}
 {{- define "eventyay-bbb.serverEnv" -}}
 {{- if include "eventyay-bbb.postgres" . }}
