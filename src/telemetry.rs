@@ -92,7 +92,15 @@ pub fn init() -> Result<Telemetry, Box<dyn std::error::Error>> {
         global::set_meter_provider(meter.clone());
     }
 
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The certificate verifier logs an ERROR on every call to a server whose certificate is not
+    // trusted, i.e. on every poll; the fleet already says so once, with the cause, when the
+    // server turns unhealthy, and `servers list` shows it.
+    let quiet_verifier = "rustls_platform_verifier=off"
+        .parse()
+        .expect("a valid filter directive");
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .add_directive(quiet_verifier);
     let json = std::env::var("EVENTYAY_BBB_LOG_FORMAT").is_ok_and(|f| f == "json");
     let logs = if json {
         tracing_subscriber::fmt::layer()
