@@ -3,6 +3,7 @@
 
 mod entities;
 mod import;
+mod room_batch;
 mod migrations;
 mod shared;
 
@@ -60,6 +61,8 @@ pub struct Store {
     /// Cleared when a health ping fails: calls then fail at once instead of each waiting for a
     /// connection that will not come, and pass again as soon as a ping succeeds.
     up: Arc<watch::Sender<bool>>,
+    /// First meetings of rooms waiting to be written (see `room_batch`).
+    rooms: Arc<room_batch::Queue>,
 }
 
 impl std::fmt::Debug for Store {
@@ -136,6 +139,7 @@ impl Store {
             db,
             health,
             up: Arc::new(watch::Sender::new(true)),
+            rooms: Arc::default(),
         })
     }
 
@@ -290,31 +294,6 @@ impl Store {
                     + Duration::from_millis(row.placed_at.max(row.created_at).max(0) as u64);
                 (meeting_from_row(row), at)
             }))
-        })
-        .await
-    }
-
-    /// Inserts a room's meeting unless the room already has one, and returns the room's
-    /// meeting either way: concurrent first joins all end up with the same row.
-    pub async fn insert_room_meeting(&self, new: &Meeting) -> Result<Meeting> {
-        self.guarded(async {
-            let room_id = new.room_id.as_deref().unwrap_or_default();
-            let tx = self.write_tx().await?;
-            let inserted = meeting::Entity::insert(meeting_row(new))
-                .on_conflict_do_nothing_on([meeting::Column::EventId, meeting::Column::RoomId])
-                .exec(&tx)
-                .await?;
-            if matches!(inserted, sea_orm::TryInsertResult::Inserted(_)) {
-                insert_host(&tx, &new.id, &new.server_id).await?;
-            }
-            let row = meeting::Entity::find()
-                .filter(meeting::Column::EventId.eq(&new.event_id))
-                .filter(meeting::Column::RoomId.eq(room_id))
-                .one(&tx)
-                .await?
-                .ok_or_else(|| DbErr::RecordNotFound("room meeting vanished".into()))?;
-            tx.commit().await?;
-            Ok(meeting_from_row(row))
         })
         .await
     }
