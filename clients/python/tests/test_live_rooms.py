@@ -102,6 +102,9 @@ def test_room_config_as_eventyay_stores_it_reaches_bbb(stack: Stack) -> None:
         {"hide_presentation": [], "voice_bridge": "abc", "prefer_server": 17, "presentation": 3.5},
         {"voice_bridge": "123", "record": "no", "presentation": "  "},
         {"voice_bridge": 12345.0, "prefer_server": "no-such-server", "unknown_key": object()},
+        {"expected_participants": "lots"},
+        {"expected_participants": -5},
+        {"expected_participants": 10**12},
     ],
 )
 def test_odd_stored_configs_still_join(stack: Stack, config: dict) -> None:
@@ -114,6 +117,14 @@ def test_odd_stored_configs_still_join(stack: Stack, config: dict) -> None:
         assert enters(reply[2]["url"])
 
     run_live(stack, scenario)
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [(250, 250), ("250", 250), (250.0, 250), (" 40 ", 40), (None, 0), ("", 0), (True, 0), (-1, 0), (2.5, 0)],
+)
+def test_expected_participants_from_the_room_config(stored: object, expected: int) -> None:
+    assert room_settings({"expected_participants": stored}).expected_participants == expected
 
 
 def test_config_mapping_onto_room_settings() -> None:

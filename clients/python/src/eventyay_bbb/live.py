@@ -132,6 +132,19 @@ def _text(value: Any) -> str:
     return ""
 
 
+def _count(value: Any) -> int:
+    """A non-negative whole number from a stored config (int, integral float, digits); else 0."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and value >= 0:
+        return min(value, 2**32 - 1)
+    return 0
+
+
 def _voice_bridge(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -168,6 +181,9 @@ def room_settings(
         voice_bridge=_voice_bridge(config.get("voice_bridge")),
         prefer_server=_text(config.get("prefer_server")),
         presentation_url=_text(config.get("presentation")),
+        # How many the room's sessions are expected to bring (its capacity): placement
+        # reserves load for them.
+        expected_participants=_count(config.get("expected_participants")),
     )
     event = event_config if isinstance(event_config, Mapping) else {}
     private_chat = event.get("bbb_disable_privatechat")
