@@ -532,17 +532,8 @@ impl Core {
             return Ok((meeting, true));
         }
         let stored = self
-            .store
-            .repin(&meeting.id, &meeting.server_id, &target.spec.id, None)
+            .repin(&meeting, &target.spec.id, Move::NewSession)
             .await?;
-        tracing::info!(meeting = %meeting.id, from = %meeting.server_id, to = %stored.server_id, "a new session of the room placed anew");
-        crate::telemetry::metrics().session_placements.add(
-            1,
-            &[
-                crate::telemetry::kv("from", meeting.server_id.clone()),
-                crate::telemetry::kv("to", stored.server_id.clone()),
-            ],
-        );
         Ok((stored, true))
     }
 
@@ -664,16 +655,33 @@ impl Core {
             .place(request, &rooms, &exclude, &meeting.bbb_meeting_id)
             .await?
             .ok_or(Error::BbbFailed(Failure::NoServer))?;
+        self.repin(&meeting, &target.spec.id, Move::Failover).await
+    }
+
+    /// Moves the meeting to `to` unless another replica moved it first (then its move
+    /// stands), says so in the log and counts it. Returns the meeting as stored.
+    async fn repin(&self, meeting: &Meeting, to: &str, why: Move) -> Result<Meeting, Error> {
         let stored = self
             .store
-            .repin(&meeting.id, &meeting.server_id, &target.spec.id, None)
+            .repin(&meeting.id, &meeting.server_id, to, None)
             .await?;
-        tracing::info!(meeting = %meeting.id, from = %meeting.server_id, to = %stored.server_id, "moved a meeting to another server");
-        crate::telemetry::metrics().moves.add(
+        let (from, to) = (meeting.server_id.as_str(), stored.server_id.as_str());
+        let metrics = crate::telemetry::metrics();
+        let counter = match why {
+            Move::Failover => {
+                tracing::info!(meeting = %meeting.id, from, to, "moved a meeting to another server");
+                &metrics.moves
+            }
+            Move::NewSession => {
+                tracing::info!(meeting = %meeting.id, from, to, "a new session of the room placed anew");
+                &metrics.session_placements
+            }
+        };
+        counter.add(
             1,
             &[
-                crate::telemetry::kv("from", meeting.server_id.clone()),
-                crate::telemetry::kv("to", stored.server_id.clone()),
+                crate::telemetry::kv("from", from.to_owned()),
+                crate::telemetry::kv("to", to.to_owned()),
             ],
         );
         Ok(stored)
@@ -684,6 +692,15 @@ impl Core {
 /// its server: one placed more recently is never moved for a new session (neither the poll nor
 /// the server may know it yet).
 const SETTLE_MARGIN: Duration = Duration::from_secs(1);
+
+/// Why a meeting changes servers.
+#[derive(Debug, Clone, Copy)]
+enum Move {
+    /// Its server cannot host it (any more).
+    Failover,
+    /// Its server does not hold it, and a new session starts: placed by the load of now.
+    NewSession,
+}
 
 /// A new placement whose create gets no answer moves on; this bounds how many servers one
 /// attempt tries.

@@ -3,8 +3,8 @@
 
 mod entities;
 mod import;
-mod room_batch;
 mod migrations;
+mod room_batch;
 mod shared;
 
 pub use import::{ImportPlan, ImportReport};

@@ -94,6 +94,15 @@ pub(super) async fn record(
     Ok(())
 }
 
+fn reservation_from_row(r: reservation::Model) -> Reservation {
+    Reservation {
+        meeting_id: r.meeting_id,
+        server_id: r.server_id,
+        at: to_time(r.at),
+        participants: u32::try_from(r.participants).unwrap_or(0),
+    }
+}
+
 fn set_state(state: ServerState, draining: bool) -> sea_orm::UpdateMany<server::Entity> {
     server::Entity::update_many()
         .col_expr(
@@ -313,12 +322,7 @@ impl Store {
                 .all(&tx)
                 .await?
                 .into_iter()
-                .map(|r| Reservation {
-                    meeting_id: r.meeting_id,
-                    server_id: r.server_id,
-                    at: to_time(r.at),
-                    participants: u32::try_from(r.participants).unwrap_or(0),
-                })
+                .map(reservation_from_row)
                 .collect();
             let made = decide(&current);
             if made.is_empty() {
@@ -357,12 +361,7 @@ impl Store {
                 .all(&self.db)
                 .await?
                 .into_iter()
-                .map(|r| Reservation {
-                    meeting_id: r.meeting_id,
-                    server_id: r.server_id,
-                    at: to_time(r.at),
-                    participants: u32::try_from(r.participants).unwrap_or(0),
-                })
+                .map(reservation_from_row)
                 .collect())
         })
         .await

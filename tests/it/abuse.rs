@@ -17,14 +17,15 @@ fn rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
-/// 200 reflection streams over 4 anonymous connections, each announcing a 4 MiB message and
-/// sending a megabyte of it, never the rest: the service refuses each at its length prefix
-/// and stays small.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hundred_half_sent_anonymous_messages_leave_the_process_small() {
-    let dir = temp_dir();
+/// Starts `serve` on SQLite in `dir` with `extra` variables; returns it once it listens, with its
+/// address and how long it took to listen.
+async fn start_serve(
+    dir: &tempfile::TempDir,
+    extra: &[(&str, &std::ffi::OsStr)],
+) -> (std::process::Child, String, Duration) {
     let port = free_port();
-    let mut serve = Command::new(BIN)
+    let started = std::time::Instant::now();
+    let serve = Command::new(BIN)
         .arg("serve")
         .env_clear()
         .env("RUST_LOG", "warn")
@@ -37,20 +38,28 @@ async fn two_hundred_half_sent_anonymous_messages_leave_the_process_small() {
             ),
         )
         .env("EVENTYAY_BBB_API_TOKEN", "abuse-test-token-0123456789")
+        .envs(extra.iter().copied())
         .spawn()
         .unwrap();
     let addr = format!("127.0.0.1:{port}");
-    let started = std::time::Instant::now();
-    let tcp = loop {
+    loop {
         match tokio::net::TcpStream::connect(&addr).await {
-            Ok(tcp) => break tcp,
+            Ok(_) => return (serve, addr, started.elapsed()),
             Err(_) if started.elapsed() < Duration::from_secs(20) => {
                 tokio::time::sleep(Duration::from_millis(50)).await
             }
             Err(err) => panic!("serve did not listen: {err}"),
         }
-    };
-    drop(tcp);
+    }
+}
+
+/// 200 reflection streams over 4 anonymous connections, each announcing a 4 MiB message and
+/// sending a megabyte of it, never the rest: the service refuses each at its length prefix
+/// and stays small.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_half_sent_anonymous_messages_leave_the_process_small() {
+    let dir = temp_dir();
+    let (mut serve, addr, _) = start_serve(&dir, &[]).await;
     let before = rss_mib(serve.id());
 
     let (mut held, mut clients) = (Vec::new(), Vec::new());
@@ -170,38 +179,16 @@ async fn a_hung_and_a_flooding_server_neither_stall_the_start_nor_exhaust_memory
         ),
     )
     .unwrap();
-    let port = free_port();
     let admin_token = "abuse-admin-token-0123456789";
-    let started = std::time::Instant::now();
-    let mut serve = Command::new(BIN)
-        .arg("serve")
-        .env_clear()
-        .env("RUST_LOG", "warn")
-        .env("EVENTYAY_BBB_LISTEN", format!("127.0.0.1:{port}"))
-        .env(
-            "EVENTYAY_BBB_DATABASE_URL",
-            format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("db.sqlite").display()
-            ),
-        )
-        .env("EVENTYAY_BBB_API_TOKEN", "abuse-test-token-0123456789")
-        .env("EVENTYAY_BBB_ADMIN_TOKEN", admin_token)
-        .env("EVENTYAY_BBB_SERVERS_FILE", &servers)
-        .env("EVENTYAY_BBB_POLL_INTERVAL", "1s")
-        .spawn()
-        .unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    loop {
-        match tokio::net::TcpStream::connect(&addr).await {
-            Ok(_) => break,
-            Err(_) if started.elapsed() < Duration::from_secs(20) => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
-            Err(err) => panic!("serve did not listen: {err}"),
-        }
-    }
-    let listening_after = started.elapsed();
+    let (mut serve, addr, listening_after) = start_serve(
+        &dir,
+        &[
+            ("EVENTYAY_BBB_ADMIN_TOKEN", admin_token.as_ref()),
+            ("EVENTYAY_BBB_SERVERS_FILE", servers.as_os_str()),
+            ("EVENTYAY_BBB_POLL_INTERVAL", "1s".as_ref()),
+        ],
+    )
+    .await;
 
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
         .unwrap()
