@@ -61,6 +61,34 @@ fn user(user: Option<proto::User>, base: Option<&url::Url>) -> validate::Checked
     })
 }
 
+/// A schedule as the forecast takes it (see `plan::check`).
+fn schedule(
+    sessions: Vec<proto::PlannedSession>,
+    slot_minutes: u32,
+) -> validate::Checked<(Vec<crate::fleet::plan::Session>, Duration)> {
+    if sessions.len() > crate::fleet::plan::MAX_SESSIONS {
+        return Err(ApiError::invalid("sessions", "at most 2,000"));
+    }
+    let time = |t: Option<prost_types::Timestamp>, field| {
+        t.and_then(|t| std::time::SystemTime::try_from(t).ok())
+            .ok_or(ApiError::invalid(
+                field,
+                "is required and must be a valid time",
+            ))
+    };
+    let mut out = Vec::with_capacity(sessions.len());
+    for s in sessions {
+        out.push(crate::fleet::plan::Session {
+            room_id: validate::id("sessions.room_id", &s.room_id)?,
+            start: time(s.start, "sessions.start")?,
+            end: time(s.end, "sessions.end")?,
+            participants: s.expected_participants.min(MAX_EXPECTED),
+        });
+    }
+    crate::fleet::plan::check(out, slot_minutes)
+        .map_err(|(field, problem)| ApiError::invalid(field, problem))
+}
+
 /// No BBB server hosts more in one meeting; a larger figure is a typo, not a plan.
 const MAX_EXPECTED: u32 = 100_000;
 
@@ -254,6 +282,60 @@ impl BbbService for BbbApi {
         Ok(Response::new(proto::AvailabilityResponse {
             rooms: available.rooms,
             calls: available.calls,
+        }))
+    }
+
+    async fn plan_schedule(
+        &self,
+        request: Request<proto::PlanScheduleRequest>,
+    ) -> Result<Response<proto::PlanScheduleResponse>, Status> {
+        let r = request.into_inner();
+        let event_id = validate::id("event_id", &r.event_id)?;
+        let organizer_id = validate::id("organizer_id", &r.organizer_id)?;
+        let (sessions, slot) = schedule(r.sessions, r.slot_minutes)?;
+        let forecast = self
+            .meetings
+            .forecast(&event_id, &organizer_id, &sessions, slot);
+        Ok(Response::new(proto::PlanScheduleResponse {
+            slots: forecast
+                .slots
+                .into_iter()
+                .map(|slot| proto::PlannedSlot {
+                    start: Some(slot.start.into()),
+                    participants_short: slot
+                        .unplaced
+                        .iter()
+                        .map(|u| u64::from(u.participants))
+                        .sum(),
+                    servers: slot
+                        .servers
+                        .into_iter()
+                        .map(|s| proto::PlannedServerLoad {
+                            server_id: s.server_id,
+                            load: s.load,
+                            load_per_weight: s.load_per_weight,
+                            meetings: s.meetings,
+                            participants: s.participants,
+                            max_meetings: s.max_meetings,
+                            max_participants: s.max_participants,
+                        })
+                        .collect(),
+                    unplaced: slot
+                        .unplaced
+                        .into_iter()
+                        .map(|u| proto::UnplacedSession {
+                            room_id: u.room_id,
+                            expected_participants: u.participants,
+                            reason: u.reason.into(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            placements: forecast
+                .placements
+                .into_iter()
+                .map(|(room_id, server_id)| proto::SessionPlacement { room_id, server_id })
+                .collect(),
         }))
     }
 

@@ -5,6 +5,7 @@ mod check;
 mod dev;
 mod import;
 mod migrate;
+mod plan;
 mod serve;
 mod servers;
 mod sim;
@@ -37,6 +38,9 @@ enum Command {
     Sim(sim::SimArgs),
     /// Take over what the Python module knows, from its JSON export (see the README).
     Import(import::ImportArgs),
+    /// Forecast a schedule of sessions on the fleet (the forecast PlanSchedule answers): each
+    /// server's planned load per slot, and the slots it cannot hold (exit non-zero then).
+    Plan(plan::PlanArgs),
     /// Operate the fleet of a running service: list, add, cordon, drain, move rooms, explain.
     Servers(servers::ServersArgs),
     /// Check serve's settings, the database and every BBB server of the servers file (reachable,
@@ -64,6 +68,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Sim(args) => sim::run(args).await,
         Command::Servers(args) => servers::run(args).await,
         Command::Import(args) => import::run(args).await,
+        Command::Plan(args) => plan::run(args).await,
         Command::Check(args) => check::run(&args).await.map_err(Into::into),
         Command::Bench(args) => bench::run(args).await,
     };

@@ -6,6 +6,7 @@ mod bbb_calls;
 mod health;
 mod load;
 mod placement;
+pub mod plan;
 pub mod poller;
 
 pub use health::{Health, Thresholds};

@@ -81,13 +81,36 @@ pub(super) fn tier(server: &FleetServer, request: &PlacementRequest<'_>) -> Opti
     )
 }
 
-/// Picks among `candidates` (servers that are enabled, healthy and under their caps).
+/// Picks among `candidates` (servers that are enabled, healthy and under their caps): at random
+/// among the equally good, so that concurrent placements do not all pick the same server.
 pub fn choose(request: &PlacementRequest<'_>, candidates: Vec<Candidate>) -> Option<Candidate> {
+    equally_good(request, candidates)
+        .choose(&mut rand::rng())
+        .cloned()
+}
+
+/// The same choice made the same way every time (the least loaded of the equally good, then
+/// by id), for forecasts.
+pub fn best(request: &PlacementRequest<'_>, candidates: Vec<Candidate>) -> Option<Candidate> {
+    equally_good(request, candidates)
+        .into_iter()
+        .min_by(|a, b| {
+            a.load
+                .total_cmp(&b.load)
+                .then_with(|| a.server.spec.id.cmp(&b.server.spec.id))
+        })
+}
+
+/// The candidates of the best tier within the load band, and for rooms those among them with
+/// the fewest rooms of the event.
+fn equally_good(request: &PlacementRequest<'_>, candidates: Vec<Candidate>) -> Vec<Candidate> {
     let mut tiered: Vec<(u8, Candidate)> = candidates
         .into_iter()
         .filter_map(|c| tier(&c.server, request).map(|t| (t, c)))
         .collect();
-    let best_tier = tiered.iter().map(|(t, _)| *t).min()?;
+    let Some(best_tier) = tiered.iter().map(|(t, _)| *t).min() else {
+        return Vec::new();
+    };
     tiered.retain(|(t, _)| *t == best_tier);
     let best_load = tiered
         .iter()
@@ -99,11 +122,12 @@ pub fn choose(request: &PlacementRequest<'_>, candidates: Vec<Candidate>) -> Opt
         .map(|(_, c)| c)
         .filter(|c| c.load <= band)
         .collect();
-    if request.kind == MeetingKind::Room {
-        let fewest = near.iter().map(|c| c.event_rooms).min()?;
+    if request.kind == MeetingKind::Room
+        && let Some(fewest) = near.iter().map(|c| c.event_rooms).min()
+    {
         near.retain(|c| c.event_rooms == fewest);
     }
-    near.choose(&mut rand::rng()).cloned()
+    near
 }
 
 #[cfg(test)]

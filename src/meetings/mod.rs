@@ -317,6 +317,23 @@ impl Meetings {
         self.core.fleet.availability(event_id, organizer_id)
     }
 
+    /// Where a schedule's sessions would run, slot by slot (see `fleet::plan`).
+    pub fn forecast(
+        &self,
+        event_id: &str,
+        organizer_id: &str,
+        sessions: &[crate::fleet::plan::Session],
+        slot: Duration,
+    ) -> crate::fleet::plan::Forecast {
+        crate::fleet::plan::forecast(
+            &self.core.fleet.snapshot(),
+            event_id,
+            organizer_id,
+            sessions,
+            slot,
+        )
+    }
+
     /// Removes a user from every private call (the user was deleted). Returns how many.
     pub async fn forget_user(&self, user_id: &str) -> Result<u64, Error> {
         Ok(self.core.store.forget_member(user_id).await?)

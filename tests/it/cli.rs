@@ -395,3 +395,77 @@ async fn the_servers_command_drives_the_fleet_and_never_shows_a_secret() {
     blocking.await.unwrap();
     app.stop().await;
 }
+
+/// Operators get the same forecast from the command line, from the service's database; a
+/// schedule the fleet cannot hold exits non-zero and names the slot.
+#[tokio::test]
+async fn plan_prints_the_forecast_and_fails_on_a_slot_the_fleet_cannot_hold() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(db, &[SimSpec::new("a").with("max_participants = 300")]).await;
+    let dir = temp_dir();
+    let file = dir.path().join("schedule.toml");
+    let write = |sessions: &str| {
+        std::fs::write(
+            &file,
+            format!("event_id = \"ev-1\"\norganizer_id = \"org-1\"\nslot_minutes = 30\n{sessions}"),
+        )
+        .unwrap()
+    };
+    let run = || {
+        let out = std::process::Command::new(BIN)
+            .arg("plan")
+            .arg(&file)
+            .env_clear()
+            .env("EVENTYAY_BBB_DATABASE_URL", &app.database_url)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let session = |room: &str, start: &str, end: &str, n: u32| {
+        format!(
+            "[[sessions]]\nroom_id = \"{room}\"\nstart = {start}\nend = {end}\nexpected_participants = {n}\n"
+        )
+    };
+    write(&session(
+        "talk",
+        "2026-12-02T09:00:00Z",
+        "2026-12-02T09:30:00Z",
+        100,
+    ));
+    let (ok, text) = run();
+    assert!(ok, "{text}");
+    assert!(text.contains("2026-12-02 09:00Z"), "{text}");
+    assert!(text.contains("a 1 meetings 100/300 participants"), "{text}");
+    assert!(text.contains("talk -> a"), "{text}");
+
+    write(&format!(
+        "{}{}",
+        session("talk", "2026-12-02T09:00:00Z", "2026-12-02T09:30:00Z", 100),
+        session(
+            "keynote",
+            "2026-12-02T11:00:00+01:00",
+            "2026-12-02T11:30:00+01:00",
+            500
+        )
+    ));
+    let (ok, text) = run();
+    assert!(!ok, "{text}");
+    assert!(text.contains("2026-12-02 10:00Z"), "{text}");
+    assert!(text.contains("CANNOT HOLD 500 participants"), "{text}");
+    assert!(text.contains("1 slot(s) the fleet cannot hold"), "{text}");
+
+    write(
+        "[[sessions]]\nroom_id = \"x\"\nstart = 2026-12-02T09:00:00\nend = 2026-12-02T09:30:00Z\n",
+    );
+    let (ok, text) = run();
+    assert!(
+        !ok && text.contains("start needs a date, a time and an offset"),
+        "{text}"
+    );
+    app.stop().await;
+}

@@ -251,6 +251,84 @@ async fn a_keynote_and_workshops_starting_together_do_not_share_the_emptiest_ser
     app.stop().await;
 }
 
+fn planned(room: &str, hour: u64, minutes: u64, participants: u32) -> proto::PlannedSession {
+    // 2026-12-02 00:00 UTC.
+    let day = 1_796_169_600;
+    let at = |secs: u64| prost_types::Timestamp {
+        seconds: secs as i64,
+        nanos: 0,
+    };
+    let start = day + hour * 3600;
+    proto::PlannedSession {
+        room_id: room.into(),
+        start: Some(at(start)),
+        end: Some(at(start + minutes * 60)),
+        expected_participants: participants,
+    }
+}
+
+/// The backend sends a day's schedule ahead: the forecast places it slot by slot and names
+/// the slot the fleet's caps cannot hold, with by how much; 9:00 fits.
+async fn a_schedule_forecast_names_the_slots_the_fleet_cannot_hold(db: TestDb) {
+    let app = spawn_app(
+        db,
+        &[
+            SimSpec::new("a").with("max_participants = 300"),
+            SimSpec::new("b").with("max_participants = 300"),
+        ],
+    )
+    .await;
+    let mut client = app.client().await;
+    let request = |sessions, slot_minutes| proto::PlanScheduleRequest {
+        event_id: "ev-1".into(),
+        organizer_id: "org-1".into(),
+        sessions,
+        slot_minutes,
+    };
+    let schedule = vec![
+        planned("w1", 9, 60, 200),
+        planned("w2", 9, 60, 200),
+        planned("keynote", 10, 60, 500),
+        planned("panel", 10, 60, 250),
+    ];
+    let forecast = client
+        .plan_schedule(authed(request(schedule, 60)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(forecast.slots.len(), 2);
+    let (nine, ten) = (&forecast.slots[0], &forecast.slots[1]);
+    assert!(nine.unplaced.is_empty());
+    let participants: Vec<u64> = nine.servers.iter().map(|s| s.participants).collect();
+    assert_eq!(participants, [200, 200]);
+    assert!(nine.servers.iter().all(|s| s.max_participants == 300));
+    assert_eq!(
+        ten.start.as_ref().unwrap().seconds,
+        1_796_169_600 + 10 * 3600
+    );
+    assert_eq!(ten.unplaced.len(), 1, "{ten:?}");
+    assert_eq!(ten.unplaced[0].room_id, "keynote");
+    assert_eq!(ten.participants_short, 500);
+    assert!(ten.unplaced[0].reason.contains("caps"));
+    assert_eq!(forecast.placements.len(), 3);
+    // Nothing was placed or reserved: the emulators hold no meeting.
+    assert_eq!(app.meetings_per_server(), [0, 0]);
+
+    let mut backwards = planned("x", 10, 60, 1);
+    backwards.end = Some(prost_types::Timestamp {
+        seconds: 1_796_169_600,
+        nanos: 0,
+    });
+    for bad in [
+        request(vec![backwards], 0),
+        request(vec![planned("x", 9, 60, 1)], 3),
+    ] {
+        let err = client.plan_schedule(authed(bad)).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    }
+    app.stop().await;
+}
+
 /// Operators who want pins keep them: rooms stay where they were first placed.
 async fn pinned_rooms_stay_where_they_were_first_placed(db: TestDb) {
     let app = spawn_app_with(db, &[SimSpec::new("a"), SimSpec::new("b")], |args| {
@@ -579,6 +657,7 @@ on_both_databases!(
     a_weighted_fleet_fills_in_proportion,
     servers_loaded_by_their_meetings_get_fewer_new_rooms,
     sessions_are_placed_by_the_load_when_they_start,
+    a_schedule_forecast_names_the_slots_the_fleet_cannot_hold,
     a_keynote_and_workshops_starting_together_do_not_share_the_emptiest_server,
     pinned_rooms_stay_where_they_were_first_placed,
     a_dead_server_is_avoided_at_once_and_its_rooms_move_within_two_polls,

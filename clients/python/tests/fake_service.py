@@ -25,6 +25,7 @@ RESPONSES = {
     "ForgetUser": lambda: pb.ForgetUserResponse(calls=1),
     "DeleteEvent": lambda: pb.DeleteEventResponse(meetings_deleted=1),
     "Availability": lambda: pb.AvailabilityResponse(rooms=True, calls=True),
+    "PlanSchedule": lambda: pb.PlanScheduleResponse(),
 }
 
 
@@ -107,6 +108,9 @@ class FakeBbb(pb_grpc.BbbServiceServicer):
 
     def Availability(self, request, context):  # noqa: N802
         return self._answer("Availability", request, context)
+
+    def PlanSchedule(self, request, context):  # noqa: N802
+        return self._answer("PlanSchedule", request, context)
 
 
 def _packed(message: Any) -> any_pb2.Any:

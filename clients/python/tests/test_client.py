@@ -152,6 +152,7 @@ def test_default_deadlines_per_method_and_overrides() -> None:
             client.forget_user("u")
             client.delete_event("e", end_meetings=True)
             client.availability(event_id="e", organizer_id="o")
+            client.plan_schedule(event_id="e", organizer_id="o", sessions=[])
         for seen in fake.seen:
             expected = DEFAULT_TIMEOUTS[seen.method]
             assert expected - 1.0 < seen.time_remaining <= expected + 0.2, (seen.method, seen.time_remaining)

@@ -56,6 +56,7 @@ DEFAULT_TIMEOUTS: Mapping[str, float] = {
     "ForgetUser": 10.0,
     "DeleteEvent": 30.0,
     "Availability": 5.0,
+    "PlanSchedule": 10.0,
 }
 
 #: Methods that may be sent again after UNAVAILABLE. CreateCall is one only because every
@@ -386,6 +387,22 @@ class BbbClient(_Requests):
         request = pb.AvailabilityRequest(event_id=event_id, organizer_id=organizer_id)
         return self._call("Availability", request, timeout)
 
+    def plan_schedule(
+        self,
+        *,
+        event_id: str,
+        organizer_id: str,
+        sessions: Sequence[pb.PlannedSession],
+        slot_minutes: int = 0,
+        timeout: float | None = None,
+    ) -> pb.PlanScheduleResponse:
+        """A forecast of the event's sessions: where each would run, every server's planned
+        load per slot, and the slots the fleet cannot hold. Nothing is reserved."""
+        request = pb.PlanScheduleRequest(
+            event_id=event_id, organizer_id=organizer_id, sessions=sessions, slot_minutes=slot_minutes
+        )
+        return self._call("PlanSchedule", request, timeout)
+
 
 class AsyncBbbClient(_Requests):
     """The same client on ``grpc.aio``: every method is a coroutine, retries wait with
@@ -539,3 +556,19 @@ class AsyncBbbClient(_Requests):
         """Whether rooms, and whether private calls, can be served for an event now."""
         request = pb.AvailabilityRequest(event_id=event_id, organizer_id=organizer_id)
         return await self._call("Availability", request, timeout)
+
+    async def plan_schedule(
+        self,
+        *,
+        event_id: str,
+        organizer_id: str,
+        sessions: Sequence[pb.PlannedSession],
+        slot_minutes: int = 0,
+        timeout: float | None = None,
+    ) -> pb.PlanScheduleResponse:
+        """A forecast of the event's sessions: where each would run, every server's planned
+        load per slot, and the slots the fleet cannot hold. Nothing is reserved."""
+        request = pb.PlanScheduleRequest(
+            event_id=event_id, organizer_id=organizer_id, sessions=sessions, slot_minutes=slot_minutes
+        )
+        return await self._call("PlanSchedule", request, timeout)

@@ -238,6 +238,86 @@ class AvailabilityResponse(_message.Message):
     calls: bool
     def __init__(self, rooms: bool = ..., calls: bool = ...) -> None: ...
 
+class PlannedSession(_message.Message):
+    __slots__ = ("room_id", "start", "end", "expected_participants")
+    ROOM_ID_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    room_id: str
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    expected_participants: int
+    def __init__(self, room_id: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expected_participants: _Optional[int] = ...) -> None: ...
+
+class PlanScheduleRequest(_message.Message):
+    __slots__ = ("event_id", "organizer_id", "sessions", "slot_minutes")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ORGANIZER_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    SLOT_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    organizer_id: str
+    sessions: _containers.RepeatedCompositeFieldContainer[PlannedSession]
+    slot_minutes: int
+    def __init__(self, event_id: _Optional[str] = ..., organizer_id: _Optional[str] = ..., sessions: _Optional[_Iterable[_Union[PlannedSession, _Mapping]]] = ..., slot_minutes: _Optional[int] = ...) -> None: ...
+
+class PlannedServerLoad(_message.Message):
+    __slots__ = ("server_id", "load", "load_per_weight", "meetings", "participants", "max_meetings", "max_participants")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    LOAD_FIELD_NUMBER: _ClassVar[int]
+    LOAD_PER_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    MEETINGS_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_MEETINGS_FIELD_NUMBER: _ClassVar[int]
+    MAX_PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    load: float
+    load_per_weight: float
+    meetings: int
+    participants: int
+    max_meetings: int
+    max_participants: int
+    def __init__(self, server_id: _Optional[str] = ..., load: _Optional[float] = ..., load_per_weight: _Optional[float] = ..., meetings: _Optional[int] = ..., participants: _Optional[int] = ..., max_meetings: _Optional[int] = ..., max_participants: _Optional[int] = ...) -> None: ...
+
+class UnplacedSession(_message.Message):
+    __slots__ = ("room_id", "expected_participants", "reason")
+    ROOM_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    room_id: str
+    expected_participants: int
+    reason: str
+    def __init__(self, room_id: _Optional[str] = ..., expected_participants: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class PlannedSlot(_message.Message):
+    __slots__ = ("start", "servers", "unplaced", "participants_short")
+    START_FIELD_NUMBER: _ClassVar[int]
+    SERVERS_FIELD_NUMBER: _ClassVar[int]
+    UNPLACED_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANTS_SHORT_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    servers: _containers.RepeatedCompositeFieldContainer[PlannedServerLoad]
+    unplaced: _containers.RepeatedCompositeFieldContainer[UnplacedSession]
+    participants_short: int
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., servers: _Optional[_Iterable[_Union[PlannedServerLoad, _Mapping]]] = ..., unplaced: _Optional[_Iterable[_Union[UnplacedSession, _Mapping]]] = ..., participants_short: _Optional[int] = ...) -> None: ...
+
+class SessionPlacement(_message.Message):
+    __slots__ = ("room_id", "server_id")
+    ROOM_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    room_id: str
+    server_id: str
+    def __init__(self, room_id: _Optional[str] = ..., server_id: _Optional[str] = ...) -> None: ...
+
+class PlanScheduleResponse(_message.Message):
+    __slots__ = ("slots", "placements")
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    PLACEMENTS_FIELD_NUMBER: _ClassVar[int]
+    slots: _containers.RepeatedCompositeFieldContainer[PlannedSlot]
+    placements: _containers.RepeatedCompositeFieldContainer[SessionPlacement]
+    def __init__(self, slots: _Optional[_Iterable[_Union[PlannedSlot, _Mapping]]] = ..., placements: _Optional[_Iterable[_Union[SessionPlacement, _Mapping]]] = ...) -> None: ...
+
 class ListRecordingsRequest(_message.Message):
     __slots__ = ("event_id", "room_id", "permissions")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -72,6 +72,11 @@ class BbbServiceStub(object):
                 request_serializer=eventyay_dot_bbb_dot_v1_dot_bbb__pb2.AvailabilityRequest.SerializeToString,
                 response_deserializer=eventyay_dot_bbb_dot_v1_dot_bbb__pb2.AvailabilityResponse.FromString,
                 _registered_method=True)
+        self.PlanSchedule = channel.unary_unary(
+                '/eventyay.bbb.v1.BbbService/PlanSchedule',
+                request_serializer=eventyay_dot_bbb_dot_v1_dot_bbb__pb2.PlanScheduleRequest.SerializeToString,
+                response_deserializer=eventyay_dot_bbb_dot_v1_dot_bbb__pb2.PlanScheduleResponse.FromString,
+                _registered_method=True)
 
 
 class BbbServiceServicer(object):
@@ -133,6 +138,17 @@ class BbbServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PlanSchedule(self, request, context):
+        """Forecasts a schedule of the event's sessions, sent ahead: where each would run, every
+        server's planned load slot by slot against its caps and weight, and the sessions the fleet
+        could not hold in each slot. The sessions are placed as placement places them when they
+        start (largest first among those starting together), on the fleet as configured now; load
+        from other events is not known ahead and not counted. Nothing is stored or reserved.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BbbServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -170,6 +186,11 @@ def add_BbbServiceServicer_to_server(servicer, server):
                     servicer.Availability,
                     request_deserializer=eventyay_dot_bbb_dot_v1_dot_bbb__pb2.AvailabilityRequest.FromString,
                     response_serializer=eventyay_dot_bbb_dot_v1_dot_bbb__pb2.AvailabilityResponse.SerializeToString,
+            ),
+            'PlanSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlanSchedule,
+                    request_deserializer=eventyay_dot_bbb_dot_v1_dot_bbb__pb2.PlanScheduleRequest.FromString,
+                    response_serializer=eventyay_dot_bbb_dot_v1_dot_bbb__pb2.PlanScheduleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -363,6 +384,33 @@ class BbbService(object):
             '/eventyay.bbb.v1.BbbService/Availability',
             eventyay_dot_bbb_dot_v1_dot_bbb__pb2.AvailabilityRequest.SerializeToString,
             eventyay_dot_bbb_dot_v1_dot_bbb__pb2.AvailabilityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlanSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eventyay.bbb.v1.BbbService/PlanSchedule',
+            eventyay_dot_bbb_dot_v1_dot_bbb__pb2.PlanScheduleRequest.SerializeToString,
+            eventyay_dot_bbb_dot_v1_dot_bbb__pb2.PlanScheduleResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,224 @@
+//! `eventyay-bbb plan FILE`: the forecast PlanSchedule answers, for operators, from the fleet
+//! the service's database holds (the servers file's servers and those added through
+//! FleetService), printed slot by slot.
+
+use crate::{
+    bbb::BbbClient,
+    fleet::{
+        Fleet, Thresholds,
+        plan::{self, Session},
+    },
+    store::Store,
+};
+use serde::Deserialize;
+use std::{
+    error::Error,
+    path::PathBuf,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+#[derive(clap::Args)]
+pub struct PlanArgs {
+    /// The schedule (TOML): `event_id`, `organizer_id`, optional `slot_minutes`, and
+    /// `[[sessions]]` with `room_id`, `start`, `end` (TOML date-times with an offset) and
+    /// `expected_participants`.
+    file: PathBuf,
+    #[arg(long, env = "EVENTYAY_BBB_DATABASE_URL", hide_env_values = true,
+          default_value = crate::config::DEFAULT_DATABASE_URL)]
+    database_url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Schedule {
+    event_id: String,
+    organizer_id: String,
+    #[serde(default)]
+    slot_minutes: u32,
+    #[serde(default)]
+    sessions: Vec<Planned>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Planned {
+    room_id: String,
+    start: toml::value::Datetime,
+    end: toml::value::Datetime,
+    #[serde(default)]
+    expected_participants: u32,
+}
+
+pub async fn run(args: PlanArgs) -> Result<(), Box<dyn Error>> {
+    let name = args.file.display().to_string();
+    let text =
+        std::fs::read_to_string(&args.file).map_err(|e| format!("cannot read {name}: {e}"))?;
+    let schedule: Schedule =
+        toml::from_str(&text).map_err(|e| format!("{name}: not a schedule: {}", e.message()))?;
+    for id in [&schedule.event_id, &schedule.organizer_id] {
+        if !crate::domain::is_valid_id(id) {
+            return Err(format!("{name}: {id:?} is not a valid id").into());
+        }
+    }
+    let mut sessions = Vec::with_capacity(schedule.sessions.len());
+    for (n, s) in schedule.sessions.into_iter().enumerate() {
+        let at = |t: &toml::value::Datetime, field: &str| {
+            instant(t).ok_or_else(|| {
+                format!(
+                    "{name}: session {}: {field} needs a date, a time and an offset",
+                    n + 1
+                )
+            })
+        };
+        if !crate::domain::is_valid_id(&s.room_id) {
+            return Err(format!("{name}: session {}: room_id is not a valid id", n + 1).into());
+        }
+        sessions.push(Session {
+            start: at(&s.start, "start")?,
+            end: at(&s.end, "end")?,
+            room_id: s.room_id,
+            participants: s.expected_participants.min(100_000),
+        });
+    }
+    let (sessions, slot) = plan::check(sessions, schedule.slot_minutes)
+        .map_err(|(field, problem)| format!("{name}: {field} {problem}"))?;
+
+    let store = Store::connect(&args.database_url).await?;
+    let fleet = Fleet::new(
+        store.clone(),
+        store.servers().await?,
+        Thresholds::default(),
+        BbbClient::new(Default::default()),
+    );
+    let forecast = plan::forecast(
+        &fleet.snapshot(),
+        &schedule.event_id,
+        &schedule.organizer_id,
+        &sessions,
+        slot,
+    );
+    let mut short_slots = 0;
+    for slot in &forecast.slots {
+        let servers: Vec<String> = slot
+            .servers
+            .iter()
+            .map(|s| {
+                let cap = |n: u64, max: u32| {
+                    if max > 0 {
+                        format!("{n}/{max}")
+                    } else {
+                        n.to_string()
+                    }
+                };
+                format!(
+                    "{} {} meetings {} participants load {:.0}",
+                    s.server_id,
+                    cap(u64::from(s.meetings), s.max_meetings),
+                    cap(s.participants, s.max_participants),
+                    s.load_per_weight
+                )
+            })
+            .collect();
+        println!("{}  {}", utc(slot.start), servers.join("  |  "));
+        if !slot.unplaced.is_empty() {
+            short_slots += 1;
+            let short: u64 = slot
+                .unplaced
+                .iter()
+                .map(|u| u64::from(u.participants))
+                .sum();
+            println!("  CANNOT HOLD {short} participants:");
+            for u in &slot.unplaced {
+                println!(
+                    "    {} ({} expected): {}",
+                    u.room_id, u.participants, u.reason
+                );
+            }
+        }
+    }
+    println!("placements:");
+    for (room, server) in &forecast.placements {
+        println!("  {room} -> {server}");
+    }
+    if short_slots > 0 {
+        return Err(format!("{short_slots} slot(s) the fleet cannot hold").into());
+    }
+    Ok(())
+}
+
+/// A TOML offset date-time as an instant; `None` without a date, a time or an offset.
+fn instant(t: &toml::value::Datetime) -> Option<SystemTime> {
+    let (date, time) = (t.date?, t.time?);
+    let offset_minutes: i64 = match t.offset? {
+        toml::value::Offset::Z => 0,
+        toml::value::Offset::Custom { minutes } => i64::from(minutes),
+    };
+    let days = days_from_civil(
+        i64::from(date.year),
+        i64::from(date.month),
+        i64::from(date.day),
+    );
+    let secs = days * 86_400
+        + i64::from(time.hour) * 3_600
+        + i64::from(time.minute) * 60
+        + i64::from(time.second)
+        - offset_minutes * 60;
+    let secs = u64::try_from(secs).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// Days since 1970-01-01 of a date in the proleptic Gregorian calendar: years counted from
+/// March, so that the leap day ends a year, in 400-year eras of 146,097 days.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// An instant as `YYYY-MM-DD HH:MMZ`.
+fn utc(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // The inverse of `days_from_civil`.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}Z",
+        rest / 3_600,
+        rest % 3_600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_convert_both_ways() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        let t: toml::value::Datetime = "2026-12-02T10:30:00+01:00".parse().unwrap();
+        let at = instant(&t).unwrap();
+        assert_eq!(utc(at), "2026-12-02 09:30Z");
+        let leap: toml::value::Datetime = "2024-02-29T23:59:00Z".parse().unwrap();
+        assert_eq!(utc(instant(&leap).unwrap()), "2024-02-29 23:59Z");
+        let local: toml::value::Datetime = "2026-12-02T10:30:00".parse().unwrap();
+        assert_eq!(instant(&local), None, "no offset: ambiguous");
+    }
+}

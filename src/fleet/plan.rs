@@ -1,0 +1,342 @@
+//! A schedule's forecast: where its sessions would run, slot by slot, and what the fleet cannot
+//! hold. The sessions are placed as placement would place them when they start — same tiers,
+//! weights and caps, largest first among those that start together, each keeping its server
+//! until it ends — on the fleet as configured now. The load they would meet from other events
+//! is not known ahead and not counted.
+
+use super::{FleetServer, MeetingKind, PlacementRequest, load::expected_cost, placement};
+use crate::domain::ServerState;
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+/// A session the backend expects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub room_id: String,
+    pub start: SystemTime,
+    pub end: SystemTime,
+    /// 0: unknown.
+    pub participants: u32,
+}
+
+/// One server in one slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSlot {
+    pub server_id: String,
+    /// Planned load (the cost formula for the sessions it runs), and that per unit of weight.
+    pub load: f64,
+    pub load_per_weight: f64,
+    pub meetings: u32,
+    pub participants: u64,
+    /// The server's caps (0: none).
+    pub max_meetings: u32,
+    pub max_participants: u32,
+}
+
+/// A session that no server can take in its first slot, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unplaced {
+    pub room_id: String,
+    pub participants: u32,
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slot {
+    pub start: SystemTime,
+    pub servers: Vec<ServerSlot>,
+    /// Sessions running in this slot that found no server.
+    pub unplaced: Vec<Unplaced>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Forecast {
+    pub slots: Vec<Slot>,
+    /// room → server, for the sessions that were placed.
+    pub placements: Vec<(String, String)>,
+}
+
+/// The most slots a forecast covers: a week of 15-minute slots.
+pub const MAX_SLOTS: usize = 672;
+/// The most sessions one forecast takes.
+pub const MAX_SESSIONS: usize = 2_000;
+/// The longest session a forecast takes.
+const MAX_SESSION: Duration = Duration::from_secs(24 * 3600);
+
+/// Checks a schedule and its slot length in minutes (0: 15): at most `MAX_SESSIONS` sessions,
+/// each ending after it starts and within a day, all within `MAX_SLOTS` slots. Returns the
+/// sessions and the slot, or the field at fault and what is wrong.
+pub fn check(
+    sessions: Vec<Session>,
+    slot_minutes: u32,
+) -> Result<(Vec<Session>, Duration), (&'static str, &'static str)> {
+    let slot = match slot_minutes {
+        0 => 15,
+        5..=240 => slot_minutes,
+        _ => return Err(("slot_minutes", "must be 5 to 240 (or 0 for 15)")),
+    };
+    let slot = Duration::from_secs(u64::from(slot) * 60);
+    if sessions.len() > MAX_SESSIONS {
+        return Err(("sessions", "at most 2,000"));
+    }
+    for s in &sessions {
+        match s.end.duration_since(s.start) {
+            Ok(length) if !length.is_zero() && length <= MAX_SESSION => {}
+            _ => {
+                return Err((
+                    "sessions.end",
+                    "must be after its start, at most 24 hours later",
+                ));
+            }
+        }
+    }
+    if let (Some(first), Some(last)) = (
+        sessions.iter().map(|s| s.start).min(),
+        sessions.iter().map(|s| s.end).max(),
+    ) {
+        let span = last.duration_since(first).unwrap_or_default();
+        if span.as_secs() / slot.as_secs() >= MAX_SLOTS as u64 {
+            return Err((
+                "sessions",
+                "span more than 672 slots: use longer slots, or send fewer days",
+            ));
+        }
+    }
+    Ok((sessions, slot))
+}
+
+/// Forecasts `sessions` of one event in slots of `slot` on `servers` (disabled and cordoned
+/// servers take nothing). `sessions` must end after they start (the API checks).
+pub fn forecast(
+    servers: &HashMap<String, Arc<FleetServer>>,
+    event_id: &str,
+    organizer_id: &str,
+    sessions: &[Session],
+    slot: Duration,
+) -> Forecast {
+    let Some(first) = sessions.iter().map(|s| s.start).min() else {
+        return Forecast::default();
+    };
+    let last = sessions.iter().map(|s| s.end).max().unwrap_or(first);
+    let mut open: Vec<&Arc<FleetServer>> = servers
+        .values()
+        .filter(|s| s.spec.state == ServerState::Enabled)
+        .collect();
+    open.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
+    // Session index → its server (None: unplaced), once its first slot is decided.
+    let mut assigned: HashMap<usize, Option<&Arc<FleetServer>>> = HashMap::new();
+    let mut reasons: HashMap<usize, &'static str> = HashMap::new();
+    let mut out = Forecast::default();
+    let mut start = first;
+    while start < last && out.slots.len() < MAX_SLOTS {
+        let end = start + slot;
+        let running: Vec<usize> = (0..sessions.len())
+            .filter(|&i| sessions[i].start < end && sessions[i].end > start)
+            .collect();
+        // What the sessions placed earlier bring to this slot.
+        let mut per_server: HashMap<&str, (f64, u32, u64)> = HashMap::new();
+        let mut event_rooms: HashMap<String, u64> = HashMap::new();
+        for &i in &running {
+            if let Some(Some(server)) = assigned.get(&i) {
+                let e = per_server.entry(server.spec.id.as_str()).or_default();
+                e.0 += expected_cost(sessions[i].participants);
+                e.1 += 1;
+                e.2 += u64::from(sessions[i].participants);
+                *event_rooms.entry(server.spec.id.clone()).or_default() += 1;
+            }
+        }
+        let mut starting: Vec<usize> = running
+            .iter()
+            .copied()
+            .filter(|i| !assigned.contains_key(i))
+            .collect();
+        starting.sort_by(|&a, &b| {
+            expected_cost(sessions[b].participants)
+                .total_cmp(&expected_cost(sessions[a].participants))
+                .then(sessions[a].room_id.cmp(&sessions[b].room_id))
+        });
+        for i in starting {
+            let session = &sessions[i];
+            let request = PlacementRequest {
+                event_id,
+                organizer_id,
+                kind: MeetingKind::Room,
+                prefer: None,
+                participants: session.participants,
+            };
+            let mut capped = false;
+            let candidates: Vec<placement::Candidate> = open
+                .iter()
+                .filter_map(|server| {
+                    let (load, meetings, participants) = per_server
+                        .get(server.spec.id.as_str())
+                        .copied()
+                        .unwrap_or_default();
+                    let spec = &server.spec;
+                    let full = (spec.max_meetings > 0 && meetings >= spec.max_meetings)
+                        || (spec.max_participants > 0
+                            && participants + u64::from(session.participants)
+                                > u64::from(spec.max_participants));
+                    if full && placement::tier(server, &request).is_some() {
+                        capped = true;
+                    }
+                    (!full).then(|| placement::Candidate {
+                        server: (*server).clone(),
+                        load: load / spec.weight,
+                        event_rooms: event_rooms.get(&spec.id).copied().unwrap_or(0),
+                    })
+                })
+                .collect();
+            // The forecast must be the same every time it is asked: the emptiest by name, not
+            // placement's random pick among equals.
+            let pick = placement::best(&request, candidates)
+                .and_then(|c| open.iter().copied().find(|s| s.spec.id == c.server.spec.id));
+            match &pick {
+                Some(server) => {
+                    let e = per_server.entry(server.spec.id.as_str()).or_default();
+                    e.0 += expected_cost(session.participants);
+                    e.1 += 1;
+                    e.2 += u64::from(session.participants);
+                    *event_rooms.entry(server.spec.id.clone()).or_default() += 1;
+                    out.placements
+                        .push((session.room_id.clone(), server.spec.id.clone()));
+                }
+                None => {
+                    reasons.insert(
+                        i,
+                        if capped {
+                            "every server that may host it is at its caps"
+                        } else {
+                            "no enabled server may host the event's rooms"
+                        },
+                    );
+                }
+            }
+            assigned.insert(i, pick);
+        }
+        out.slots.push(Slot {
+            start,
+            servers: open
+                .iter()
+                .map(|server| {
+                    let (load, meetings, participants) = per_server
+                        .get(server.spec.id.as_str())
+                        .copied()
+                        .unwrap_or_default();
+                    ServerSlot {
+                        server_id: server.spec.id.clone(),
+                        load,
+                        load_per_weight: load / server.spec.weight,
+                        meetings,
+                        participants,
+                        max_meetings: server.spec.max_meetings,
+                        max_participants: server.spec.max_participants,
+                    }
+                })
+                .collect(),
+            unplaced: running
+                .iter()
+                .filter(|i| matches!(assigned.get(i), Some(None)))
+                .map(|&i| Unplaced {
+                    room_id: sessions[i].room_id.clone(),
+                    participants: sessions[i].participants,
+                    reason: reasons.get(&i).copied().unwrap_or("no server"),
+                })
+                .collect(),
+        });
+        start = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{bbb::Endpoint, domain::Server, secret::Secret};
+
+    fn server(id: &str, f: impl FnOnce(&mut Server)) -> (String, Arc<FleetServer>) {
+        let mut spec = Server::new(
+            id,
+            format!("https://{id}.example.org/bigbluebutton/"),
+            Secret::new("s"),
+        );
+        f(&mut spec);
+        let endpoint = Endpoint::new(&spec.url, spec.secret.clone(), spec.checksum).unwrap();
+        (id.to_owned(), Arc::new(FleetServer { spec, endpoint }))
+    }
+
+    fn at(minutes: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + minutes * 60)
+    }
+
+    fn session(room: &str, from: u64, to: u64, participants: u32) -> Session {
+        Session {
+            room_id: room.into(),
+            start: at(from),
+            end: at(to),
+            participants,
+        }
+    }
+
+    /// Two servers of 300 participants: the 10:00 slot holds a keynote of 500 that fits
+    /// nowhere, and 9:00's two workshops fit. The keynote is named in each slot it runs.
+    #[test]
+    fn slots_the_fleet_cannot_hold_are_named() {
+        let servers = HashMap::from([
+            server("a", |s| s.max_participants = 300),
+            server("b", |s| s.max_participants = 300),
+        ]);
+        let sessions = [
+            session("w1", 0, 60, 200),
+            session("w2", 0, 60, 200),
+            session("keynote", 60, 90, 500),
+            session("late", 75, 90, 100),
+        ];
+        let f = forecast(&servers, "ev", "org", &sessions, Duration::from_secs(900));
+        assert_eq!(f.slots.len(), 6);
+        assert!(f.slots[..4].iter().all(|s| s.unplaced.is_empty()));
+        let nine: Vec<u64> = f.slots[0].servers.iter().map(|s| s.participants).collect();
+        assert_eq!(nine, [200, 200], "the workshops spread");
+        for slot in &f.slots[4..] {
+            assert_eq!(slot.unplaced.len(), 1, "{slot:?}");
+            assert_eq!(slot.unplaced[0].room_id, "keynote");
+            assert_eq!(slot.unplaced[0].participants, 500);
+        }
+        assert!(f.placements.iter().any(|(room, _)| room == "late"));
+        assert!(!f.placements.iter().any(|(room, _)| room == "keynote"));
+    }
+
+    /// The keynote and ten workshops that start together: the keynote is placed first, and
+    /// alone on its server; a session keeps its server for its whole length.
+    #[test]
+    fn the_largest_starting_session_goes_first_and_keeps_its_server() {
+        let servers = HashMap::from([server("a", |_| {}), server("b", |_| {})]);
+        let mut sessions = vec![session("keynote", 0, 60, 500)];
+        sessions.extend((0..10).map(|i| session(&format!("w{i}"), 0, 30, 20)));
+        let f = forecast(&servers, "ev", "org", &sessions, Duration::from_secs(900));
+        let keynote = &f.placements.iter().find(|(r, _)| r == "keynote").unwrap().1;
+        assert!(
+            f.placements
+                .iter()
+                .filter(|(r, _)| r != "keynote")
+                .all(|(_, s)| s != keynote),
+            "{:?}",
+            f.placements
+        );
+        assert_eq!(f.placements.len(), 11);
+        let last = f.slots.last().unwrap();
+        let on_keynote = last
+            .servers
+            .iter()
+            .find(|s| &s.server_id == keynote)
+            .unwrap();
+        assert_eq!((on_keynote.meetings, on_keynote.participants), (1, 500));
+        assert_eq!(
+            f,
+            forecast(&servers, "ev", "org", &sessions, Duration::from_secs(900))
+        );
+    }
+}
