@@ -272,7 +272,13 @@ impl FleetService for FleetApi {
         let prefer = validate::text("prefer_server", r.prefer_server.trim(), 2048)?;
         let (chosen, rows) = self
             .operators
-            .explain(&event_id, &organizer_id, kind, &prefer)
+            .explain(
+                &event_id,
+                &organizer_id,
+                kind,
+                &prefer,
+                r.expected_participants.min(100_000),
+            )
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(proto::ExplainPlacementResponse {

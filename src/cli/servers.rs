@@ -70,6 +70,10 @@ enum ServersCommand {
         call: bool,
         #[arg(long, default_value = "")]
         prefer: String,
+        /// The participants the meeting expects (servers it would take past their cap are
+        /// excluded).
+        #[arg(long, default_value_t = 0)]
+        participants: u32,
     },
     /// The audit log, newest first.
     Audit {
@@ -417,6 +421,7 @@ pub async fn run(args: ServersArgs) -> Result<(), Box<dyn Error>> {
             organizer_id,
             call,
             prefer,
+            participants,
         } => {
             let kind = if call {
                 proto::MeetingKind::Call
@@ -428,6 +433,7 @@ pub async fn run(args: ServersArgs) -> Result<(), Box<dyn Error>> {
                 organizer_id,
                 kind: kind as i32,
                 prefer_server: prefer,
+                expected_participants: participants,
             })?;
             let reply = client
                 .inner

@@ -315,6 +315,7 @@ impl Operators {
         organizer_id: &str,
         kind: MeetingKind,
         prefer: &str,
+        participants: u32,
     ) -> Result<(Option<String>, Vec<Explained>), Error> {
         let rooms = match kind {
             MeetingKind::Room => self.store.event_rooms_per_server(event_id).await?,
@@ -325,7 +326,7 @@ impl Operators {
             organizer_id,
             kind,
             prefer: (!prefer.is_empty()).then_some(prefer),
-            participants: 0,
+            participants,
         };
         Ok(self.fleet.explain(&request, &rooms))
     }

@@ -322,7 +322,7 @@ async fn explain_shows_the_ranking_with_its_numbers(db: TestDb) {
         db,
         &[
             SimSpec::new("s1"),
-            SimSpec::new("s2").with("weight = 2.0"),
+            SimSpec::new("s2").with("weight = 2.0\nmax_participants = 100"),
             SimSpec::new("s3").with("state = \"cordoned\""),
             SimSpec::new("s4").with("events = [\"other\"]"),
         ],
@@ -339,6 +339,7 @@ async fn explain_shows_the_ranking_with_its_numbers(db: TestDb) {
             organizer_id: "org-1".into(),
             kind: proto::MeetingKind::Room as i32,
             prefer_server: String::new(),
+            expected_participants: 0,
         }))
         .await
         .unwrap()
@@ -361,6 +362,28 @@ async fn explain_shows_the_ranking_with_its_numbers(db: TestDb) {
     );
     assert!(["s1", "s2"].contains(&explained.chosen_server_id.as_str()));
     assert!(explained.candidates[0].eligible, "eligible servers first");
+    // A keynote of 500 does not fit s2's cap of 100.
+    let keynote = client
+        .explain_placement(as_admin(proto::ExplainPlacementRequest {
+            event_id: "ev-1".into(),
+            organizer_id: "org-1".into(),
+            kind: proto::MeetingKind::Room as i32,
+            prefer_server: String::new(),
+            expected_participants: 500,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(keynote.chosen_server_id, "s1");
+    let s2 = keynote
+        .candidates
+        .iter()
+        .find(|c| c.server_id == "s2")
+        .unwrap();
+    assert_eq!(
+        s2.excluded_because,
+        "the expected participants would pass its participant cap"
+    );
     app.stop().await;
 }
 
@@ -478,6 +501,7 @@ async fn misconfigured_servers_are_seen_avoided_and_recover(db: TestDb) {
             organizer_id: "org-1".into(),
             kind: proto::MeetingKind::Room as i32,
             prefer_server: String::new(),
+            expected_participants: 0,
         }))
         .await
         .unwrap()

@@ -487,16 +487,18 @@ class MoveRoomResponse(_message.Message):
     def __init__(self, from_server_id: _Optional[str] = ..., to_server_id: _Optional[str] = ..., ended_on_old_server: bool = ...) -> None: ...
 
 class ExplainPlacementRequest(_message.Message):
-    __slots__ = ("event_id", "organizer_id", "kind", "prefer_server")
+    __slots__ = ("event_id", "organizer_id", "kind", "prefer_server", "expected_participants")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     ORGANIZER_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PREFER_SERVER_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     organizer_id: str
     kind: MeetingKind
     prefer_server: str
-    def __init__(self, event_id: _Optional[str] = ..., organizer_id: _Optional[str] = ..., kind: _Optional[_Union[MeetingKind, str]] = ..., prefer_server: _Optional[str] = ...) -> None: ...
+    expected_participants: int
+    def __init__(self, event_id: _Optional[str] = ..., organizer_id: _Optional[str] = ..., kind: _Optional[_Union[MeetingKind, str]] = ..., prefer_server: _Optional[str] = ..., expected_participants: _Optional[int] = ...) -> None: ...
 
 class PlacementCandidate(_message.Message):
     __slots__ = ("server_id", "eligible", "excluded_because", "tier", "load", "weight", "score", "event_rooms")
