@@ -500,13 +500,14 @@ impl Core {
     async fn session_start(
         &self,
         meeting: Meeting,
-        placed_at: std::time::SystemTime,
+        placed_at: i64,
         join: &RoomJoin,
     ) -> Result<(Meeting, bool), Error> {
         // A create sent right after the placement has succeeded or timed out by now (and a
         // timed-out one moved the meeting on, placing it again).
         let settled = self.fleet.timeouts().create + SETTLE_MARGIN;
-        let recent = placed_at.elapsed().unwrap_or_default() < settled;
+        let age = crate::store::now_ms().saturating_sub(placed_at);
+        let recent = age < i64::try_from(settled.as_millis()).unwrap_or(i64::MAX);
         if self.pin_rooms || recent {
             return Ok((meeting, false));
         }
@@ -545,13 +546,16 @@ impl Core {
         else {
             return Ok((meeting, false));
         };
-        if target.spec.id == meeting.server_id {
-            return Ok((meeting, true));
-        }
-        let stored = self
-            .repin(&meeting, &target.spec.id, Move::NewSession)
+        // Staying is a claim too: a replica deciding the same session at this moment must not
+        // move the meeting away while this one creates it here.
+        let (stored, won) = self
+            .store
+            .claim_session(&meeting.id, &meeting.server_id, &target.spec.id, placed_at)
             .await?;
-        Ok((stored, true))
+        if won && stored.server_id != meeting.server_id {
+            count_move(&meeting, &stored, Move::NewSession);
+        }
+        Ok((stored, won))
     }
 
     async fn ensure_call(&self, meeting: Meeting) -> Result<Ensured, Error> {
@@ -682,25 +686,7 @@ impl Core {
             .store
             .repin(&meeting.id, &meeting.server_id, to, None)
             .await?;
-        let (from, to) = (meeting.server_id.as_str(), stored.server_id.as_str());
-        let metrics = crate::telemetry::metrics();
-        let counter = match why {
-            Move::Failover => {
-                tracing::info!(meeting = %meeting.id, from, to, "moved a meeting to another server");
-                &metrics.moves
-            }
-            Move::NewSession => {
-                tracing::info!(meeting = %meeting.id, from, to, "a new session of the room placed anew");
-                &metrics.session_placements
-            }
-        };
-        counter.add(
-            1,
-            &[
-                crate::telemetry::kv("from", from.to_owned()),
-                crate::telemetry::kv("to", to.to_owned()),
-            ],
-        );
+        count_move(meeting, &stored, why);
         Ok(stored)
     }
 }
@@ -709,6 +695,29 @@ impl Core {
 /// its server: one placed more recently is never moved for a new session (neither the poll nor
 /// the server may know it yet).
 const SETTLE_MARGIN: Duration = Duration::from_secs(1);
+
+/// Says in the log that `before` now lives as `after`, and counts the move by its cause.
+fn count_move(before: &Meeting, after: &Meeting, why: Move) {
+    let (from, to) = (before.server_id.as_str(), after.server_id.as_str());
+    let metrics = crate::telemetry::metrics();
+    let counter = match why {
+        Move::Failover => {
+            tracing::info!(meeting = %before.id, from, to, "moved a meeting to another server");
+            &metrics.moves
+        }
+        Move::NewSession => {
+            tracing::info!(meeting = %before.id, from, to, "a new session of the room placed anew");
+            &metrics.session_placements
+        }
+    };
+    counter.add(
+        1,
+        &[
+            crate::telemetry::kv("from", from.to_owned()),
+            crate::telemetry::kv("to", to.to_owned()),
+        ],
+    );
+}
 
 /// Why a meeting changes servers.
 #[derive(Debug, Clone, Copy)]

@@ -277,12 +277,13 @@ impl Store {
             .map(|(meeting, _)| meeting))
     }
 
-    /// The room's meeting and when it was placed on its server (created there, or moved).
+    /// The room's meeting and when it was placed on its server (created there, or moved), in
+    /// epoch milliseconds: also what `claim_session` must find unchanged.
     pub async fn placed_room_meeting(
         &self,
         event_id: &str,
         room_id: &str,
-    ) -> Result<Option<(Meeting, std::time::SystemTime)>> {
+    ) -> Result<Option<(Meeting, i64)>> {
         self.guarded(async {
             let row = meeting::Entity::find()
                 .filter(meeting::Column::EventId.eq(event_id))
@@ -290,10 +291,51 @@ impl Store {
                 .one(&self.db)
                 .await?;
             Ok(row.map(|row| {
-                let at = std::time::UNIX_EPOCH
-                    + Duration::from_millis(row.placed_at.max(row.created_at).max(0) as u64);
-                (meeting_from_row(row), at)
+                let placed_at = row.placed_at.max(row.created_at);
+                (meeting_from_row(row), placed_at)
             }))
+        })
+        .await
+    }
+
+    /// Claims a room's new session for `to` (which may be `from`, its server now): only if
+    /// the meeting is still on `from` and was not placed again since `placed_at`, so of two
+    /// replicas deciding one session at once exactly one wins. Returns the meeting as stored
+    /// and whether this claim won.
+    pub async fn claim_session(
+        &self,
+        meeting_id: &str,
+        from: &str,
+        to: &str,
+        placed_at: i64,
+    ) -> Result<(Meeting, bool)> {
+        self.guarded(async {
+            let tx = self.write_tx().await?;
+            let claimed = meeting::Entity::update_many()
+                .col_expr(
+                    meeting::Column::ServerId,
+                    sea_orm::sea_query::Expr::value(to),
+                )
+                .col_expr(
+                    meeting::Column::PlacedAt,
+                    sea_orm::sea_query::Expr::value(now_ms().max(placed_at + 1)),
+                )
+                .filter(meeting::Column::Id.eq(meeting_id))
+                .filter(meeting::Column::ServerId.eq(from))
+                .filter(meeting::Column::PlacedAt.lte(placed_at))
+                .exec(&tx)
+                .await?
+                .rows_affected
+                > 0;
+            if claimed && from != to {
+                insert_host(&tx, meeting_id, to).await?;
+            }
+            let row = meeting::Entity::find_by_id(meeting_id.to_owned())
+                .one(&tx)
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound("claimed meeting vanished".into()))?;
+            tx.commit().await?;
+            Ok((meeting_from_row(row), claimed))
         })
         .await
     }

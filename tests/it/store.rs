@@ -364,6 +364,47 @@ async fn a_drain_completes_only_while_still_draining(db: TestDb) {
     );
 }
 
+/// Two replicas decide one room's new session at once, from the same reading of its row: one
+/// claim wins, even one that keeps the meeting where it is, and the other finds its decision.
+async fn one_claim_decides_a_new_session(db: TestDb) {
+    let store = store(&db).await;
+    store
+        .sync_file_servers(&[server("a"), server("b"), server("c")])
+        .await
+        .unwrap();
+    let room = meeting("m1", Some("hall"), "a");
+    store.insert_room_meeting(&room).await.unwrap();
+    let (_, placed_at) = store
+        .placed_room_meeting("ev", "hall")
+        .await
+        .unwrap()
+        .unwrap();
+
+    let (stays, won) = store
+        .claim_session("m1", "a", "a", placed_at)
+        .await
+        .unwrap();
+    assert!(won && stays.server_id == "a");
+    let (late, won) = store
+        .claim_session("m1", "a", "b", placed_at)
+        .await
+        .unwrap();
+    assert!(!won, "the second claim from the same reading lost");
+    assert_eq!(late.server_id, "a");
+
+    // A fresh reading may claim the next session, and a move keeps the hosting history.
+    let (_, again) = store
+        .placed_room_meeting("ev", "hall")
+        .await
+        .unwrap()
+        .unwrap();
+    let (moved, won) = store.claim_session("m1", "a", "c", again).await.unwrap();
+    assert!(won && moved.server_id == "c");
+    let mut hosts = store.hosts("m1").await.unwrap();
+    hosts.sort();
+    assert_eq!(hosts, ["a", "c"]);
+}
+
 on_postgres!(replicas_starting_at_once_migrate_exactly_once);
 
 on_both_databases!(
@@ -373,4 +414,5 @@ on_both_databases!(
     forty_thousand_meetings_delete_fine,
     an_update_keeps_what_it_does_not_carry,
     a_drain_completes_only_while_still_draining,
+    one_claim_decides_a_new_session,
 );
