@@ -7,6 +7,7 @@ pub mod api;
 pub mod app;
 pub mod bbb;
 pub mod bench;
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod domain;

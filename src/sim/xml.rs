@@ -294,33 +294,12 @@ pub(crate) fn java_date(epoch_ms: u64) -> String {
     let secs = epoch_ms / 1000;
     let days = secs / 86_400;
     let (hour, minute, second) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
-    let (year, month, day) = civil_date(days);
+    let (year, month, day) = crate::calendar::civil_date(days as i64);
     format!(
         "{} {} {day:02} {hour:02}:{minute:02}:{second:02} UTC {year}",
         DAYS[(days % 7) as usize],
         MONTHS[(month - 1) as usize]
     )
-}
-
-/// The Gregorian (year, month, day) of a day count since 1970-01-01, counted in 400-year eras
-/// of 146 097 days whose years start on 1 March, so the leap day falls at the end of a year.
-fn civil_date(days_since_epoch: u64) -> (u64, u64, u64) {
-    // 719 468 days lie between 0000-03-01 and 1970-01-01.
-    let days = days_since_epoch + 719_468;
-    let era = days / 146_097;
-    let day_of_era = days % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = era * 400 + year_of_era + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
