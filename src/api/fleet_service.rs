@@ -84,16 +84,7 @@ impl TryFrom<proto::ChecksumAlgorithm> for ChecksumAlgorithm {
 
 fn info(view: ServerView) -> proto::ServerInfo {
     let s = view.server;
-    let status = view.status.unwrap_or(crate::fleet::ServerStatus {
-        health: Health::Unknown,
-        health_reason: String::new(),
-        load: 0.0,
-        meetings: 0,
-        polled_meetings: 0,
-        participants: 0,
-        expected_participants: 0,
-        polled_at: None,
-    });
+    let status = view.status.unwrap_or_default();
     proto::ServerInfo {
         spec: Some(proto::ServerSpec {
             id: s.id,

@@ -6,8 +6,8 @@
 //! keynote starting with the workshops of its hour gets the room it needs before they fill it.
 
 use super::{
-    Candidate, Fleet, FleetServer, MeetingKind, PlacementRequest, ServerStatus, exclusion, kv,
-    load, metrics, placement, status_of,
+    Fleet, FleetServer, MeetingKind, PlacementRequest, ServerStatus, candidates, kv, load, metrics,
+    placement, status_of,
 };
 use crate::store::{Reservation, StoreError};
 use std::{
@@ -198,29 +198,18 @@ fn decide(
     let mut chosen = Vec::with_capacity(batch.len());
     let mut made: Vec<Reservation> = Vec::new();
     // Rooms this batch adds to an event, per server.
-    let mut added: HashMap<(&str, &str), u64> = HashMap::new();
+    let mut added: HashMap<(String, String), u64> = HashMap::new();
     for pending in batch.iter() {
-        let candidates = servers
+        let open = servers
             .values()
-            .filter(|s| !pending.exclude.contains(&s.spec.id))
-            .filter_map(|server| {
-                let st = status.get(&server.spec.id)?;
-                if exclusion(server, st, pending.participants).is_some() {
-                    return None;
-                }
-                let id = server.spec.id.as_str();
-                let rooms = pending.event_rooms.get(id).copied().unwrap_or(0)
-                    + added
-                        .get(&(pending.event_id.as_str(), id))
-                        .copied()
-                        .unwrap_or(0);
-                Some(Candidate {
-                    server: server.clone(),
-                    load: st.load / server.spec.weight,
-                    event_rooms: rooms,
-                })
-            })
-            .collect();
+            .filter(|s| !pending.exclude.contains(&s.spec.id));
+        let candidates = candidates(open, &status, pending.participants, |id| {
+            pending.event_rooms.get(id).copied().unwrap_or(0)
+                + added
+                    .get(&(pending.event_id.clone(), id.to_owned()))
+                    .copied()
+                    .unwrap_or(0)
+        });
         let pick = placement::choose(&pending.request(), candidates).map(|c| c.server);
         if let Some(server) = &pick {
             // One meeting placed twice in a batch (two moves at once): the later decision
@@ -232,18 +221,13 @@ fn decide(
                 at: now,
                 participants: pending.participants,
             });
-            // What `outstanding` makes of a reservation just made: its full expected load,
-            // one meeting and its participants not seen yet.
             if let Some(st) = status.get_mut(&server.spec.id) {
-                st.load += load::expected_cost(pending.participants);
-                st.meetings += 1;
-                st.expected_participants += u64::from(pending.participants);
+                st.reserve(pending.participants);
             }
             if pending.kind == MeetingKind::Room {
-                let id = servers
-                    .get_key_value(&server.spec.id)
-                    .map_or("", |(k, _)| k.as_str());
-                *added.entry((pending.event_id.as_str(), id)).or_default() += 1;
+                *added
+                    .entry((pending.event_id.clone(), server.spec.id.clone()))
+                    .or_default() += 1;
             }
         }
         chosen.push(pick);

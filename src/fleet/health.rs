@@ -5,9 +5,10 @@
 use crate::bbb::Verdict;
 
 /// A server's health as placement sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Health {
     /// Not probed yet: takes no meetings until it has answered once.
+    #[default]
     Unknown,
     Healthy,
     /// Does not answer: down, overloaded or broken.

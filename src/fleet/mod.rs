@@ -53,7 +53,7 @@ pub struct Availability {
 }
 
 /// What is known of one server right now, for placement, operators and metrics.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServerStatus {
     pub health: Health,
     /// Why the server is not healthy; empty when it is.
@@ -94,6 +94,40 @@ pub struct Fleet {
 }
 
 /// Why a server may not take a new meeting, for operators.
+impl ServerStatus {
+    /// Counts a meeting just placed here, which no poll has shown yet: its expected load,
+    /// itself, and the participants it expects (as `load::outstanding` counts a fresh
+    /// reservation).
+    fn reserve(&mut self, participants: u32) {
+        self.load += load::expected_cost(participants);
+        self.meetings += 1;
+        self.expected_participants += u64::from(participants);
+    }
+}
+
+/// The servers of `servers` that may take a new meeting expecting `participants`, with the
+/// figures placement ranks them by; `event_rooms` counts the event's rooms on a server.
+fn candidates<'a>(
+    servers: impl IntoIterator<Item = &'a Arc<FleetServer>>,
+    status: &HashMap<String, ServerStatus>,
+    participants: u32,
+    event_rooms: impl Fn(&str) -> u64,
+) -> Vec<Candidate> {
+    servers
+        .into_iter()
+        .filter_map(|server| {
+            let st = status.get(&server.spec.id)?;
+            exclusion(server, st, participants)
+                .is_none()
+                .then(|| Candidate {
+                    server: server.clone(),
+                    load: st.load / server.spec.weight,
+                    event_rooms: event_rooms(&server.spec.id),
+                })
+        })
+        .collect()
+}
+
 /// Why `server` may not take a new meeting expecting `participants` (0: unknown), if it may not.
 fn exclusion(server: &FleetServer, st: &ServerStatus, participants: u32) -> Option<&'static str> {
     let spec = &server.spec;

@@ -4,7 +4,10 @@
 //! until it ends — on the fleet as configured now. The load they would meet from other events
 //! is not known ahead and not counted.
 
-use super::{FleetServer, MeetingKind, PlacementRequest, load::expected_cost, placement};
+use super::{
+    FleetServer, Health, MeetingKind, PlacementRequest, ServerStatus, candidates,
+    load::expected_cost, placement,
+};
 use crate::domain::ServerState;
 use std::{
     collections::HashMap,
@@ -136,16 +139,26 @@ pub fn forecast(
         let running: Vec<usize> = (0..sessions.len())
             .filter(|&i| sessions[i].start < end && sessions[i].end > start)
             .collect();
-        // What the sessions placed earlier bring to this slot.
-        let mut per_server: HashMap<&str, (f64, u32, u64)> = HashMap::new();
-        let mut event_rooms: HashMap<String, u64> = HashMap::new();
+        // Each server as the sessions placed in earlier slots and still running load it:
+        // healthy (the forecast is about the fleet as configured), and with nothing polled.
+        let mut status: HashMap<String, ServerStatus> = open
+            .iter()
+            .map(|s| {
+                let healthy = ServerStatus {
+                    health: Health::Healthy,
+                    ..ServerStatus::default()
+                };
+                (s.spec.id.clone(), healthy)
+            })
+            .collect();
+        let place = |status: &mut HashMap<String, ServerStatus>, server: &FleetServer, n| {
+            if let Some(st) = status.get_mut(&server.spec.id) {
+                st.reserve(n);
+            }
+        };
         for &i in &running {
             if let Some(Some(server)) = assigned.get(&i) {
-                let e = per_server.entry(server.spec.id.as_str()).or_default();
-                e.0 += expected_cost(sessions[i].participants);
-                e.1 += 1;
-                e.2 += u64::from(sessions[i].participants);
-                *event_rooms.entry(server.spec.id.clone()).or_default() += 1;
+                place(&mut status, server, sessions[i].participants);
             }
         }
         let mut starting: Vec<usize> = running
@@ -167,47 +180,26 @@ pub fn forecast(
                 prefer: None,
                 participants: session.participants,
             };
-            let mut capped = false;
-            let candidates: Vec<placement::Candidate> = open
-                .iter()
-                .filter_map(|server| {
-                    let (load, meetings, participants) = per_server
-                        .get(server.spec.id.as_str())
-                        .copied()
-                        .unwrap_or_default();
-                    let spec = &server.spec;
-                    let full = (spec.max_meetings > 0 && meetings >= spec.max_meetings)
-                        || (spec.max_participants > 0
-                            && participants + u64::from(session.participants)
-                                > u64::from(spec.max_participants));
-                    if full && placement::tier(server, &request).is_some() {
-                        capped = true;
-                    }
-                    (!full).then(|| placement::Candidate {
-                        server: (*server).clone(),
-                        load: load / spec.weight,
-                        event_rooms: event_rooms.get(&spec.id).copied().unwrap_or(0),
-                    })
-                })
-                .collect();
+            let may_host = open.iter().any(|s| placement::tier(s, &request).is_some());
+            // Every planned meeting is a room of this event.
+            let candidates =
+                candidates(open.iter().copied(), &status, session.participants, |id| {
+                    status.get(id).map_or(0, |st| u64::from(st.meetings))
+                });
             // The forecast must be the same every time it is asked: the emptiest by name, not
             // placement's random pick among equals.
             let pick = placement::best(&request, candidates)
                 .and_then(|c| open.iter().copied().find(|s| s.spec.id == c.server.spec.id));
-            match &pick {
+            match pick {
                 Some(server) => {
-                    let e = per_server.entry(server.spec.id.as_str()).or_default();
-                    e.0 += expected_cost(session.participants);
-                    e.1 += 1;
-                    e.2 += u64::from(session.participants);
-                    *event_rooms.entry(server.spec.id.clone()).or_default() += 1;
+                    place(&mut status, server, session.participants);
                     out.placements
                         .push((session.room_id.clone(), server.spec.id.clone()));
                 }
                 None => {
                     reasons.insert(
                         i,
-                        if capped {
+                        if may_host {
                             "every server that may host it is at its caps"
                         } else {
                             "no enabled server may host the event's rooms"
@@ -222,16 +214,13 @@ pub fn forecast(
             servers: open
                 .iter()
                 .map(|server| {
-                    let (load, meetings, participants) = per_server
-                        .get(server.spec.id.as_str())
-                        .copied()
-                        .unwrap_or_default();
+                    let st = status.get(&server.spec.id).cloned().unwrap_or_default();
                     ServerSlot {
                         server_id: server.spec.id.clone(),
-                        load,
-                        load_per_weight: load / server.spec.weight,
-                        meetings,
-                        participants,
+                        load: st.load,
+                        load_per_weight: st.load / server.spec.weight,
+                        meetings: st.meetings,
+                        participants: st.expected_participants,
                         max_meetings: server.spec.max_meetings,
                         max_participants: server.spec.max_participants,
                     }
