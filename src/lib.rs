@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod app;
+pub mod batching;
 pub mod bbb;
 pub mod bench;
 pub mod calendar;

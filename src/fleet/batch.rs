@@ -66,7 +66,7 @@ impl Fleet {
         meeting_id: &str,
     ) -> Answer {
         let (reply, answer) = oneshot::channel();
-        self.queue().push(Pending {
+        self.placements.push(Pending {
             event_id: request.event_id.to_owned(),
             organizer_id: request.organizer_id.to_owned(),
             kind: request.kind,
@@ -92,38 +92,23 @@ impl Fleet {
         Ok(chosen)
     }
 
-    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
-        self.queue
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Decides every waiting placement (up to `MAX_BATCH`) in one transaction. Each placement
-    /// spawns one of these; whichever gets the lock first takes all that are waiting, and the
-    /// rest find fewer or none.
+    /// Decides every waiting placement (up to `MAX_BATCH`) in one transaction: one round of
+    /// `Fleet::placements`.
     async fn run_batch(self: Arc<Self>) {
-        let _placing = match self.placing.try_lock() {
-            // Nothing was being placed: this may be the first of a burst whose others are a
-            // moment behind. Waiting for them costs an isolated placement a millisecond, and
-            // lets the burst be decided together, largest first.
-            Ok(placing) => {
-                let started = tokio::time::Instant::now();
-                loop {
-                    let waiting = self.queue().len();
-                    tokio::time::sleep(GATHER_STEP).await;
-                    if self.queue().len() == waiting || started.elapsed() >= GATHER_MAX {
-                        break;
-                    }
+        let round = self.placements.round().await;
+        if round.after_quiet {
+            // The rest of a burst may be a moment behind: waiting for it costs an isolated
+            // placement one step, and lets the burst be decided together, largest first.
+            let started = tokio::time::Instant::now();
+            loop {
+                let waiting = self.placements.waiting_now();
+                tokio::time::sleep(GATHER_STEP).await;
+                if self.placements.waiting_now() == waiting || started.elapsed() >= GATHER_MAX {
+                    break;
                 }
-                placing
             }
-            Err(_) => self.placing.lock().await,
-        };
-        let mut batch: Vec<Pending> = {
-            let mut queue = self.queue();
-            let n = queue.len().min(MAX_BATCH);
-            queue.drain(..n).collect()
-        };
+        }
+        let mut batch = self.placements.take(MAX_BATCH);
         if batch.is_empty() {
             return;
         }

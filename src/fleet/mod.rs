@@ -89,8 +89,7 @@ pub struct Fleet {
     /// the server's health.
     bbb: BbbClient,
     /// Placements waiting for the next batch (see `batch`).
-    queue: Mutex<Vec<batch::Pending>>,
-    placing: tokio::sync::Mutex<()>,
+    placements: crate::batching::Batches<batch::Pending>,
 }
 
 /// Why a server may not take a new meeting, for operators.
@@ -167,8 +166,7 @@ impl Fleet {
             thresholds,
             store,
             bbb,
-            queue: Mutex::default(),
-            placing: tokio::sync::Mutex::default(),
+            placements: Default::default(),
         };
         fleet.replace(servers);
         fleet

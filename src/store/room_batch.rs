@@ -6,10 +6,7 @@
 use super::{Meeting, Result, Store, StoreError, entities::hosting, entities::meeting};
 use super::{meeting_from_row, meeting_row, now_ms};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter};
-use std::{
-    collections::{HashMap, HashSet},
-    sync::{Mutex, PoisonError},
-};
+use std::collections::{HashMap, HashSet};
 use tokio::sync::oneshot;
 
 /// The most rows one transaction writes (13 columns each, far below SQLite's 32,766
@@ -18,11 +15,8 @@ const MAX_BATCH: usize = 500;
 
 type Reply = oneshot::Sender<Result<Meeting>>;
 
-#[derive(Debug, Default)]
-pub(super) struct Queue {
-    waiting: Mutex<Vec<(Meeting, Reply)>>,
-    writing: tokio::sync::Mutex<()>,
-}
+/// Rows waiting for their batch.
+pub(super) type Queue = crate::batching::Batches<(Meeting, Reply)>;
 
 impl Store {
     /// Inserts a room's meeting unless the room already has one, and returns the room's
@@ -31,7 +25,7 @@ impl Store {
     /// rooms' first meetings of the moment.
     pub async fn insert_room_meeting(&self, new: &Meeting) -> Result<Meeting> {
         let (reply, answer) = oneshot::channel();
-        self.waiting().push((new.clone(), reply));
+        self.rooms.push((new.clone(), reply));
         // In a task of its own: a caller that gives up must not abort the others' rows.
         let store = self.clone();
         tokio::spawn(async move { store.write_rooms().await });
@@ -42,20 +36,9 @@ impl Store {
         })
     }
 
-    fn waiting(&self) -> std::sync::MutexGuard<'_, Vec<(Meeting, Reply)>> {
-        self.rooms
-            .waiting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
     async fn write_rooms(&self) {
-        let _writing = self.rooms.writing.lock().await;
-        let batch: Vec<(Meeting, Reply)> = {
-            let mut waiting = self.waiting();
-            let n = waiting.len().min(MAX_BATCH);
-            waiting.drain(..n).collect()
-        };
+        let _round = self.rooms.round().await;
+        let batch = self.rooms.take(MAX_BATCH);
         if batch.is_empty() {
             return;
         }
