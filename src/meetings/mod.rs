@@ -210,6 +210,17 @@ struct Core {
     pin_rooms: bool,
 }
 
+/// Where a room's join would place its meeting: its event, preference and expected size.
+fn room_placement(join: &RoomJoin) -> PlacementRequest<'_> {
+    PlacementRequest {
+        event_id: &join.event_id,
+        organizer_id: &join.organizer_id,
+        kind: MeetingKind::Room,
+        prefer: Some(join.settings.prefer_server.as_str()),
+        participants: join.settings.expected_participants,
+    }
+}
+
 fn room_key(event_id: &str, room_id: &str) -> String {
     format!("room/{event_id}/{room_id}")
 }
@@ -423,12 +434,10 @@ impl Meetings {
 
 impl Core {
     async fn ensure_room(&self, join: &RoomJoin) -> Result<Ensured, Error> {
+        // Moves for failover place the room anew, without its first placement's preference.
         let request = PlacementRequest {
-            event_id: &join.event_id,
-            organizer_id: &join.organizer_id,
-            kind: MeetingKind::Room,
             prefer: None,
-            participants: join.settings.expected_participants,
+            ..room_placement(join)
         };
         let (meeting, placed_now) = match self
             .store
@@ -461,13 +470,7 @@ impl Core {
     /// replica may have won the race, and then its row is the truth).
     async fn first_room_meeting(&self, join: &RoomJoin) -> Result<(Meeting, bool), Error> {
         let rooms = self.store.event_rooms_per_server(&join.event_id).await?;
-        let request = PlacementRequest {
-            event_id: &join.event_id,
-            organizer_id: &join.organizer_id,
-            kind: MeetingKind::Room,
-            prefer: Some(join.settings.prefer_server.as_str()),
-            participants: join.settings.expected_participants,
-        };
+        let request = room_placement(join);
         let bbb_meeting_id = random_key();
         let server = self
             .fleet
@@ -532,13 +535,7 @@ impl Core {
         if let Some(n) = rooms.get_mut(&meeting.server_id) {
             *n = n.saturating_sub(1);
         }
-        let request = PlacementRequest {
-            event_id: &join.event_id,
-            organizer_id: &join.organizer_id,
-            kind: MeetingKind::Room,
-            prefer: Some(join.settings.prefer_server.as_str()),
-            participants: join.settings.expected_participants,
-        };
+        let request = room_placement(join);
         let Some(target) = self
             .fleet
             .place(&request, &rooms, &[], &meeting.bbb_meeting_id)
