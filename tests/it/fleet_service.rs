@@ -21,6 +21,24 @@ fn as_admin<T>(message: T) -> tonic::Request<T> {
     request
 }
 
+/// ExplainPlacement for a room of ev-1 expecting `participants`.
+async fn explain_room(
+    client: &mut FleetServiceClient<Channel>,
+    participants: u32,
+) -> proto::ExplainPlacementResponse {
+    client
+        .explain_placement(as_admin(proto::ExplainPlacementRequest {
+            event_id: "ev-1".into(),
+            organizer_id: "org-1".into(),
+            kind: proto::MeetingKind::Room as i32,
+            prefer_server: String::new(),
+            expected_participants: participants,
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 async fn servers(client: &mut FleetServiceClient<Channel>) -> Vec<proto::ServerInfo> {
     client
         .list_servers(as_admin(proto::ListServersRequest {}))
@@ -333,17 +351,7 @@ async fn explain_shows_the_ranking_with_its_numbers(db: TestDb) {
     bbb.room_url(authed(room_request("a", "u", JOIN)))
         .await
         .unwrap();
-    let explained = client
-        .explain_placement(as_admin(proto::ExplainPlacementRequest {
-            event_id: "ev-1".into(),
-            organizer_id: "org-1".into(),
-            kind: proto::MeetingKind::Room as i32,
-            prefer_server: String::new(),
-            expected_participants: 0,
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let explained = explain_room(&mut client, 0).await;
     let by_id = |id: &str| {
         explained
             .candidates
@@ -363,17 +371,7 @@ async fn explain_shows_the_ranking_with_its_numbers(db: TestDb) {
     assert!(["s1", "s2"].contains(&explained.chosen_server_id.as_str()));
     assert!(explained.candidates[0].eligible, "eligible servers first");
     // A keynote of 500 does not fit s2's cap of 100.
-    let keynote = client
-        .explain_placement(as_admin(proto::ExplainPlacementRequest {
-            event_id: "ev-1".into(),
-            organizer_id: "org-1".into(),
-            kind: proto::MeetingKind::Room as i32,
-            prefer_server: String::new(),
-            expected_participants: 500,
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let keynote = explain_room(&mut client, 500).await;
     assert_eq!(keynote.chosen_server_id, "s1");
     let s2 = keynote
         .candidates
@@ -495,17 +493,7 @@ async fn misconfigured_servers_are_seen_avoided_and_recover(db: TestDb) {
             "pinned rooms move as from a dead server"
         );
     }
-    let explained = admin
-        .explain_placement(as_admin(proto::ExplainPlacementRequest {
-            event_id: "ev-1".into(),
-            organizer_id: "org-1".into(),
-            kind: proto::MeetingKind::Room as i32,
-            prefer_server: String::new(),
-            expected_participants: 0,
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let explained = explain_room(&mut admin, 0).await;
     let s2_row = explained
         .candidates
         .iter()
