@@ -4,6 +4,20 @@
 //! 719,468 days lie between 0000-03-01 and 1970-01-01.
 
 /// The (year, month, day) of a day count since 1970-01-01.
+/// `t` as `YYYY-MM-DD HH:MMZ`, for people reading schedules.
+pub fn utc_minutes(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (year, month, day) = civil_date(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}Z",
+        rest / 3_600,
+        rest % 3_600 / 60
+    )
+}
+
 pub fn civil_date(days_since_epoch: i64) -> (i64, i64, i64) {
     let days = days_since_epoch + 719_468;
     let era = days.div_euclid(146_097);

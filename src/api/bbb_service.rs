@@ -296,7 +296,17 @@ impl BbbService for BbbApi {
         let forecast = self
             .meetings
             .forecast(&event_id, &organizer_id, &sessions, slot);
+        let kept = if r.keep {
+            let plan = forecast.plan(&event_id, &sessions);
+            self.meetings
+                .keep_plan(&event_id, &plan)
+                .await
+                .map_err(ApiError::from)?
+        } else {
+            0
+        };
         Ok(Response::new(proto::PlanScheduleResponse {
+            kept,
             slots: forecast
                 .slots
                 .into_iter()
@@ -334,7 +344,11 @@ impl BbbService for BbbApi {
             placements: forecast
                 .placements
                 .into_iter()
-                .map(|(room_id, server_id)| proto::SessionPlacement { room_id, server_id })
+                .map(|p| proto::SessionPlacement {
+                    room_id: p.room_id,
+                    server_id: p.server_id,
+                    start: Some(p.start.into()),
+                })
                 .collect(),
         }))
     }

@@ -261,7 +261,12 @@ impl FleetService for FleetApi {
             _ => MeetingKind::Room,
         };
         let prefer = validate::text("prefer_server", r.prefer_server.trim(), 2048)?;
-        let (chosen, rows) = self
+        let room_id = if r.room_id.is_empty() {
+            String::new()
+        } else {
+            validate::id("room_id", &r.room_id)?
+        };
+        let explained = self
             .operators
             .explain(
                 &event_id,
@@ -269,12 +274,22 @@ impl FleetService for FleetApi {
                 kind,
                 &prefer,
                 r.expected_participants.min(100_000),
+                &room_id,
             )
             .await
             .map_err(ApiError::from)?;
+        let now = std::time::SystemTime::now();
         Ok(Response::new(proto::ExplainPlacementResponse {
-            chosen_server_id: chosen.unwrap_or_default(),
-            candidates: rows
+            chosen_server_id: explained.chosen.unwrap_or_default(),
+            planned: explained.planned.map(|p| proto::PlannedPlacement {
+                reserving: crate::fleet::plan::reserves(&p, now),
+                server_id: p.server_id,
+                start: Some(p.start.into()),
+                end: Some(p.end.into()),
+                expected_participants: p.participants,
+            }),
+            candidates: explained
+                .servers
                 .into_iter()
                 .map(|r| proto::PlacementCandidate {
                     score: r.score(),

@@ -119,7 +119,11 @@ pub async fn run(args: PlanArgs) -> Result<(), Box<dyn Error>> {
                 )
             })
             .collect();
-        println!("{}  {}", utc(slot.start), servers.join("  |  "));
+        println!(
+            "{}  {}",
+            crate::calendar::utc_minutes(slot.start),
+            servers.join("  |  ")
+        );
         if !slot.unplaced.is_empty() {
             short_slots += 1;
             let short: u64 = slot
@@ -137,8 +141,8 @@ pub async fn run(args: PlanArgs) -> Result<(), Box<dyn Error>> {
         }
     }
     println!("placements:");
-    for (room, server) in &forecast.placements {
-        println!("  {room} -> {server}");
+    for p in &forecast.placements {
+        println!("  {} -> {}", p.room_id, p.server_id);
     }
     if short_slots > 0 {
         return Err(format!("{short_slots} slot(s) the fleet cannot hold").into());
@@ -168,17 +172,6 @@ fn instant(t: &toml::value::Datetime) -> Option<SystemTime> {
 }
 
 /// An instant as `YYYY-MM-DD HH:MMZ`.
-fn utc(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (year, month, day) = crate::calendar::civil_date(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}Z",
-        rest / 3_600,
-        rest % 3_600 / 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,9 +180,12 @@ mod tests {
     fn dates_convert_both_ways() {
         let t: toml::value::Datetime = "2026-12-02T10:30:00+01:00".parse().unwrap();
         let at = instant(&t).unwrap();
-        assert_eq!(utc(at), "2026-12-02 09:30Z");
+        assert_eq!(crate::calendar::utc_minutes(at), "2026-12-02 09:30Z");
         let leap: toml::value::Datetime = "2024-02-29T23:59:00Z".parse().unwrap();
-        assert_eq!(utc(instant(&leap).unwrap()), "2024-02-29 23:59Z");
+        assert_eq!(
+            crate::calendar::utc_minutes(instant(&leap).unwrap()),
+            "2024-02-29 23:59Z"
+        );
         let local: toml::value::Datetime = "2026-12-02T10:30:00".parse().unwrap();
         assert_eq!(instant(&local), None, "no offset: ambiguous");
     }

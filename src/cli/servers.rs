@@ -74,6 +74,10 @@ enum ServersCommand {
         /// excluded).
         #[arg(long, default_value_t = 0)]
         participants: u32,
+        /// A room of the event: its planned session, if the event's kept plan has one running
+        /// or about to start, is shown and followed.
+        #[arg(long, default_value = "")]
+        room: String,
     },
     /// The audit log, newest first.
     Audit {
@@ -422,6 +426,7 @@ pub async fn run(args: ServersArgs) -> Result<(), Box<dyn Error>> {
             call,
             prefer,
             participants,
+            room,
         } => {
             let kind = if call {
                 proto::MeetingKind::Call
@@ -434,6 +439,7 @@ pub async fn run(args: ServersArgs) -> Result<(), Box<dyn Error>> {
                 kind: kind as i32,
                 prefer_server: prefer,
                 expected_participants: participants,
+                room_id: room,
             })?;
             let reply = client
                 .inner
@@ -447,9 +453,36 @@ pub async fn run(args: ServersArgs) -> Result<(), Box<dyn Error>> {
                 .map(|c| json!({"server": c.server_id, "eligible": c.eligible, "excluded_because": c.excluded_because,
                     "tier": c.tier, "load": c.load, "weight": c.weight, "score": c.score, "event_rooms": c.event_rooms}))
                 .collect();
+            let time = |t: &Option<prost_types::Timestamp>| {
+                (*t).and_then(|t| std::time::SystemTime::try_from(t).ok())
+                    .map(crate::calendar::utc_minutes)
+                    .unwrap_or_default()
+            };
+            let planned = reply.planned.as_ref().map(|p| {
+                json!({"server": p.server_id, "start": time(&p.start), "end": time(&p.end),
+                    "expected_participants": p.expected_participants, "reserving": p.reserving})
+            });
             out(
-                json!({"chosen": reply.chosen_server_id, "candidates": rows}),
+                json!({"chosen": reply.chosen_server_id, "candidates": rows, "planned": planned}),
                 &|| {
+                    if let Some(p) = &reply.planned {
+                        println!(
+                            "planned: {} from {} to {}, {} expected{}",
+                            if p.server_id.is_empty() {
+                                "no server (the forecast found none)"
+                            } else {
+                                &p.server_id
+                            },
+                            time(&p.start),
+                            time(&p.end),
+                            p.expected_participants,
+                            if p.reserving {
+                                ", reserved there now"
+                            } else {
+                                ""
+                            }
+                        );
+                    }
                     println!(
                         "would choose: {}",
                         if reply.chosen_server_id.is_empty() {

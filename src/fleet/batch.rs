@@ -7,9 +7,9 @@
 
 use super::{
     Fleet, FleetServer, MeetingKind, PlacementRequest, ServerStatus, candidates, kv, load, metrics,
-    placement, status_of,
+    placement, plan, status_of,
 };
-use crate::store::{Reservation, StoreError};
+use crate::store::{Decided, Planned, Reservation, StoreError};
 use std::{
     collections::{HashMap, HashSet},
     sync::Arc,
@@ -34,6 +34,7 @@ pub(super) struct Pending {
     kind: MeetingKind,
     prefer: Option<String>,
     participants: u32,
+    room: Option<String>,
     event_rooms: HashMap<String, u64>,
     exclude: Vec<String>,
     meeting_id: String,
@@ -48,7 +49,16 @@ impl Pending {
             kind: self.kind,
             prefer: self.prefer.as_deref(),
             participants: self.participants,
+            room: self.room.as_deref(),
         }
+    }
+
+    /// Follows the room's planned session: its server and size (see `plan::follow`).
+    fn follow(&mut self, session: &Planned) {
+        let planned = plan::follow(&self.request(), session);
+        let (prefer, participants) = (planned.prefer.map(str::to_owned), planned.participants);
+        self.prefer = prefer;
+        self.participants = participants;
     }
 }
 
@@ -72,6 +82,7 @@ impl Fleet {
             kind: request.kind,
             prefer: request.prefer.map(str::to_owned),
             participants: request.participants,
+            room: request.room.map(str::to_owned),
             event_rooms: event_rooms.clone(),
             exclude: exclude.to_vec(),
             meeting_id: meeting_id.to_owned(),
@@ -114,9 +125,10 @@ impl Fleet {
         }
         let servers = self.snapshot();
         let mut chosen: Vec<Option<Arc<FleetServer>>> = Vec::new();
+        let mut claimed: Vec<(String, String)> = Vec::new();
         let outcome = self
             .store
-            .reserve_with(load::RESERVATION_FADE, |earlier| {
+            .reserve_with(load::RESERVATION_FADE, plan::LEAD, |earlier, planned| {
                 let now = SystemTime::now();
                 // A meeting placed again (a new session, a move) no longer reserves where it
                 // was: the new reservation replaces the old one.
@@ -126,15 +138,46 @@ impl Fleet {
                     .filter(|r| !replaced.contains(r.meeting_id.as_str()))
                     .cloned()
                     .collect();
-                let status = status_of(&servers, &self.live(), &others, now);
+                // A room placed for its planned session takes the session over: the plan's
+                // reservation makes way for the placement's own.
+                for pending in batch.iter_mut() {
+                    let Some(room) = pending.room.clone() else {
+                        continue;
+                    };
+                    if let Some(session) = plan::active(planned, &pending.event_id, &room, now) {
+                        pending.follow(session);
+                        claimed.push((pending.event_id.clone(), room));
+                    }
+                }
+                let waiting: Vec<Planned> = planned
+                    .iter()
+                    .filter(|p| {
+                        !claimed
+                            .iter()
+                            .any(|(e, r)| *e == p.event_id && *r == p.room_id)
+                    })
+                    .cloned()
+                    .collect();
+                let status = status_of(&servers, &self.live(), &others, &waiting, now);
                 let (picks, made) = decide(&servers, status, &mut batch, now);
                 chosen = picks;
-                made
+                Decided {
+                    made,
+                    claimed: claimed.clone(),
+                }
             })
             .await;
         match outcome {
             Ok(()) => {
                 let mut live = self.live();
+                for p in &mut live.planned {
+                    if claimed
+                        .iter()
+                        .any(|(e, r)| *e == p.event_id && *r == p.room_id)
+                    {
+                        p.claimed = true;
+                    }
+                }
                 for (pending, pick) in batch.into_iter().zip(chosen) {
                     if let Some(server) = &pick {
                         let kind = match pending.kind {
@@ -255,6 +298,7 @@ mod tests {
             kind: MeetingKind::Room,
             prefer: None,
             participants,
+            room: None,
             event_rooms: HashMap::new(),
             exclude: Vec::new(),
             meeting_id: room.into(),

@@ -1,7 +1,10 @@
 //! What a server carries: the meetings its last poll showed, and what recent placements are
 //! expected to add before the poller sees them.
 
-use crate::{bbb::Meeting, store::Reservation};
+use crate::{
+    bbb::Meeting,
+    store::{Planned, Reservation},
+};
 use std::{
     collections::HashMap,
     time::{Duration, SystemTime},
@@ -99,15 +102,28 @@ pub struct Outstanding {
     pub participants: u64,
 }
 
-/// Per server: what recent placements still hold in reserve. A reservation shrinks as the poll
-/// shows its meeting's real figures, fades out over `RESERVATION_FADE`, and is void once a poll
-/// well after its placement no longer shows its meeting (it ended, or never came to be).
+/// Per server: what recent placements and imminent planned sessions still hold in reserve. A
+/// reservation shrinks as the poll shows its meeting's real figures, fades out over
+/// `RESERVATION_FADE`, and is void once a poll well after its placement no longer shows its
+/// meeting (it ended, or never came to be). A planned session holds its whole expected load
+/// (less what the poll shows of its room's meeting there) while `plan::reserves` says so.
 pub fn outstanding(
     reservations: &[Reservation],
+    planned: &[Planned],
     polled: &HashMap<String, Polled>,
     now: SystemTime,
 ) -> HashMap<String, Outstanding> {
     let mut out: HashMap<String, Outstanding> = HashMap::new();
+    for p in planned.iter().filter(|p| super::plan::reserves(p, now)) {
+        let seen = p.meeting_id.as_ref().and_then(|id| {
+            polled
+                .get(&p.server_id)
+                .and_then(|polled| polled.meetings.get(id))
+        });
+        out.entry(p.server_id.clone())
+            .or_default()
+            .add(p.participants, 1.0, seen);
+    }
     for r in reservations {
         let age = now.duration_since(r.at).unwrap_or_default();
         if age >= RESERVATION_FADE {
@@ -126,18 +142,27 @@ pub fn outstanding(
         if void {
             continue;
         }
+        out.entry(r.server_id.clone())
+            .or_default()
+            .add(r.participants, left, seen);
+    }
+    out
+}
+
+impl Outstanding {
+    /// Adds the `left` share of what a meeting expecting `participants` reserves, less what
+    /// the poll shows of it already.
+    fn add(&mut self, participants: u32, left: f64, seen: Option<&SeenMeeting>) {
         let (real_cost, real_participants) =
             seen.map_or((0.0, 0.0), |m| (m.cost, f64::from(m.participants)));
-        let entry = out.entry(r.server_id.clone()).or_default();
-        entry.load += (expected_cost(r.participants) * left - real_cost).max(0.0);
-        entry.participants += (f64::from(r.participants) * left - real_participants)
+        self.load += (expected_cost(participants) * left - real_cost).max(0.0);
+        self.participants += (f64::from(participants) * left - real_participants)
             .max(0.0)
             .ceil() as u64;
         if seen.is_none() {
-            entry.meetings += 1;
+            self.meetings += 1;
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -161,11 +186,11 @@ mod tests {
         };
         let rs = [reserve("m1"), reserve("m2")];
         let none = HashMap::new();
-        let fresh = outstanding(&rs, &none, t0)["a"];
+        let fresh = outstanding(&rs, &[], &none, t0)["a"];
         assert_eq!((fresh.load, fresh.meetings), (2.0 * RESERVATION, 2));
 
         // Half-way through the fade, half is left.
-        let out = outstanding(&rs, &none, t0 + RESERVATION_FADE / 2);
+        let out = outstanding(&rs, &[], &none, t0 + RESERVATION_FADE / 2);
         assert!((out["a"].load - RESERVATION).abs() < 1e-6);
 
         // A poll after the placement that shows m1 with real load takes its share over.
@@ -183,7 +208,7 @@ mod tests {
             },
         );
         polled.insert("a".to_owned(), p);
-        let out = outstanding(&rs, &polled, t0 + Duration::from_secs(1));
+        let out = outstanding(&rs, &[], &polled, t0 + Duration::from_secs(1));
         let left = RESERVATION * (1.0 - 1.0 / 300.0);
         assert!(
             (out["a"].load - ((left - 70.0) + left)).abs() < 1e-6,
@@ -192,11 +217,11 @@ mod tests {
         );
         assert_eq!(out["a"].meetings, 1, "m1 is seen, m2 not yet");
 
-        assert!(outstanding(&rs, &polled, t0 + RESERVATION_FADE).is_empty());
+        assert!(outstanding(&rs, &[], &polled, t0 + RESERVATION_FADE).is_empty());
 
         // A poll long after the placement that still lacks m2: m2 ended (or never started).
         polled.get_mut("a").unwrap().at = Some(t0 + Duration::from_secs(60));
-        let out = outstanding(&rs, &polled, t0 + Duration::from_secs(60));
+        let out = outstanding(&rs, &[], &polled, t0 + Duration::from_secs(60));
         assert_eq!(out["a"].meetings, 0);
     }
 
@@ -209,7 +234,7 @@ mod tests {
             at: t0,
             participants: 500,
         };
-        let out = outstanding(std::slice::from_ref(&keynote), &HashMap::new(), t0)["a"];
+        let out = outstanding(std::slice::from_ref(&keynote), &[], &HashMap::new(), t0)["a"];
         assert_eq!(out.load, expected_cost(500));
         assert_eq!(out.participants, 500);
         // A keynote weighs more than ten workshops together.
@@ -230,8 +255,64 @@ mod tests {
             },
         );
         let polled = HashMap::from([("a".to_owned(), p)]);
-        let out = outstanding(std::slice::from_ref(&keynote), &polled, t0)["a"];
+        let out = outstanding(std::slice::from_ref(&keynote), &[], &polled, t0)["a"];
         assert_eq!(out.participants, 300);
         assert!((out.load - (expected_cost(500) - meeting_cost(200, 2, 200))).abs() < 1e-6);
+    }
+
+    /// A planned session holds its whole load from `plan::LEAD` before its start, less what
+    /// its room's meeting shows there already, and nothing once a placement took it over or
+    /// when nobody came.
+    #[test]
+    fn a_planned_session_reserves_until_its_placement_takes_over() {
+        let start = SystemTime::now() + Duration::from_secs(120);
+        let mut keynote = Planned {
+            event_id: "ev".into(),
+            room_id: "keynote".into(),
+            start,
+            end: start + Duration::from_secs(3600),
+            participants: 500,
+            server_id: "a".into(),
+            meeting_id: Some("m".into()),
+            claimed: false,
+        };
+        let none = HashMap::new();
+        let at = |offset: i64| {
+            if offset >= 0 {
+                start + Duration::from_secs(offset as u64)
+            } else {
+                start - Duration::from_secs((-offset) as u64)
+            }
+        };
+        assert!(outstanding(&[], std::slice::from_ref(&keynote), &none, at(-600)).is_empty());
+        let ahead = outstanding(&[], std::slice::from_ref(&keynote), &none, at(-240))["a"];
+        assert_eq!(
+            (ahead.load, ahead.participants, ahead.meetings),
+            (expected_cost(500), 500, 1)
+        );
+        // Nobody came within five minutes of the start.
+        assert!(outstanding(&[], std::slice::from_ref(&keynote), &none, at(301)).is_empty());
+
+        // Its meeting is there already with 100 people (the room ran on from before).
+        let mut p = Polled {
+            at: Some(at(-60)),
+            meetings: HashMap::new(),
+        };
+        let cost = meeting_cost(100, 2, 100);
+        p.meetings.insert(
+            "m".into(),
+            SeenMeeting {
+                cost,
+                participants: 100,
+                running: true,
+            },
+        );
+        let polled = HashMap::from([("a".to_owned(), p)]);
+        let seen = outstanding(&[], std::slice::from_ref(&keynote), &polled, at(-60))["a"];
+        assert_eq!((seen.participants, seen.meetings), (400, 0));
+        assert!((seen.load - (expected_cost(500) - cost)).abs() < 1e-6);
+
+        keynote.claimed = true;
+        assert!(outstanding(&[], std::slice::from_ref(&keynote), &none, at(-60)).is_empty());
     }
 }

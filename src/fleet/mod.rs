@@ -18,7 +18,7 @@ use crate::telemetry::{kv, metrics};
 use crate::{
     bbb::{BbbClient, BbbError, Endpoint, Meeting, Tls},
     domain::{Server, ServerState},
-    store::{PolledMeeting, PolledServer, Reservation, Store, StoreError},
+    store::{Planned, PolledMeeting, PolledServer, Reservation, Store, StoreError},
 };
 use health::Tracker;
 use load::{Polled, RESERVATION_FADE};
@@ -76,6 +76,8 @@ struct Live {
     polled: HashMap<String, Polled>,
     /// Every replica's recent placements, as last read from the database.
     reservations: Vec<Reservation>,
+    /// Kept plans' sessions running or about to start, as last read from the database.
+    planned: Vec<Planned>,
 }
 
 #[derive(Debug)]
@@ -335,10 +337,30 @@ impl Fleet {
         }
     }
 
-    /// Refreshes every replica's recent placements from the database.
+    /// Refreshes every replica's recent placements, and the kept plans' sessions running or
+    /// about to start, from the database.
     pub async fn reload_reservations(&self) -> Result<(), StoreError> {
-        let current = self.store.reservations(RESERVATION_FADE).await?;
-        self.live().reservations = current;
+        let asked = SystemTime::now();
+        let mut current = self.store.reservations(RESERVATION_FADE).await?;
+        let mut planned = self.store.planned_now(plan::LEAD).await?;
+        let mut live = self.live();
+        // What this replica's placements recorded while the reads were under way stays:
+        // reservations made since, and claims (which never revert).
+        for r in &live.reservations {
+            if r.at >= asked && !current.iter().any(|c| c.meeting_id == r.meeting_id) {
+                current.push(r.clone());
+            }
+        }
+        for p in &mut planned {
+            p.claimed |= live.planned.iter().any(|old| {
+                old.claimed
+                    && old.event_id == p.event_id
+                    && old.room_id == p.room_id
+                    && old.start == p.start
+            });
+        }
+        live.reservations = current;
+        live.planned = planned;
         Ok(())
     }
 
@@ -417,18 +439,43 @@ impl Fleet {
     pub fn status(&self) -> HashMap<String, ServerStatus> {
         let servers = self.snapshot();
         let live = self.live();
-        status_of(&servers, &live, &live.reservations, SystemTime::now())
+        status_of(
+            &servers,
+            &live,
+            &live.reservations,
+            &live.planned,
+            SystemTime::now(),
+        )
     }
 
-    /// Every server ranked for a request, with why it may or may not take the meeting.
+    /// Every server ranked for a request, with why it may or may not take the meeting, and
+    /// the room's planned session that decides its preference, if it has one.
     pub fn explain(
         &self,
         request: &PlacementRequest<'_>,
         event_rooms: &HashMap<String, u64>,
-    ) -> (Option<String>, Vec<Explained>) {
+    ) -> Explanation {
         let servers = self.snapshot();
         let live = self.live();
-        let status = status_of(&servers, &live, &live.reservations, SystemTime::now());
+        let now = SystemTime::now();
+        let planned = request
+            .room
+            .and_then(|room| plan::active(&live.planned, request.event_id, room, now))
+            .cloned();
+        // As its placement would: the room's own planned reservations make way for it.
+        let others: Vec<Planned> = live
+            .planned
+            .iter()
+            .filter(|p| {
+                planned.is_none()
+                    || !(p.event_id == request.event_id && Some(p.room_id.as_str()) == request.room)
+            })
+            .cloned()
+            .collect();
+        let request = &planned
+            .as_ref()
+            .map_or_else(|| request.clone(), |p| plan::follow(request, p));
+        let status = status_of(&servers, &live, &live.reservations, &others, now);
         let mut rows: Vec<Explained> = servers
             .values()
             .filter_map(|server| {
@@ -475,7 +522,11 @@ impl Fleet {
             })
             .collect();
         let chosen = placement::choose(request, candidates).map(|c| c.server.spec.id.clone());
-        (chosen, rows)
+        Explanation {
+            chosen,
+            servers: rows,
+            planned,
+        }
     }
 }
 
@@ -535,6 +586,17 @@ pub fn observe(fleet: &Arc<Fleet>) {
     });
 }
 
+/// Where a new meeting would go, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    /// One of the best servers; `None` when none fits.
+    pub chosen: Option<String>,
+    /// Every server, eligible ones first, best first.
+    pub servers: Vec<Explained>,
+    /// The room's planned session that sets its preference and size.
+    pub planned: Option<Planned>,
+}
+
 /// One line of an explanation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Explained {
@@ -556,9 +618,10 @@ fn status_of(
     servers: &HashMap<String, Arc<FleetServer>>,
     live: &Live,
     reservations: &[Reservation],
+    planned: &[Planned],
     now: SystemTime,
 ) -> HashMap<String, ServerStatus> {
-    let outstanding = load::outstanding(reservations, &live.polled, now);
+    let outstanding = load::outstanding(reservations, planned, &live.polled, now);
     servers
         .keys()
         .map(|id| {

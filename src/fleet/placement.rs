@@ -29,6 +29,9 @@ pub struct PlacementRequest<'a> {
     /// How many the meeting is expected to bring (a room's expectation, a call's members);
     /// 0: unknown.
     pub participants: u32,
+    /// The room being placed: a session of it in the event's kept plan, running or about to
+    /// start, sends it to its planned server (see `plan::active`).
+    pub room: Option<&'a str>,
 }
 
 /// A server that may take the meeting, with the figures it is ranked by.
@@ -161,6 +164,7 @@ mod tests {
             kind,
             prefer,
             participants: 0,
+            room: None,
         }
     }
 

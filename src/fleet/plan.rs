@@ -3,17 +3,68 @@
 //! weights and caps, largest first among those that start together, each keeping its server
 //! until it ends — on the fleet as configured now. The load they would meet from other events
 //! is not known ahead and not counted.
+//!
+//! A kept forecast is the event's plan: a room whose planned session runs or is about to start
+//! goes to its planned server when it is placed (if that server can take it then), and the
+//! server reserves the session's load from `LEAD` before its start until a placement of the
+//! room takes the session over — so the load is counted once, by the plan before and by the
+//! placement after.
 
 use super::{
     FleetServer, Health, MeetingKind, PlacementRequest, ServerStatus, candidates,
     load::expected_cost, placement,
 };
-use crate::domain::ServerState;
+use crate::{domain::ServerState, store::Planned};
 use std::{
     collections::HashMap,
     sync::Arc,
     time::{Duration, SystemTime},
 };
+
+/// A planned session's server reserves its expected load from this long before it starts.
+pub const LEAD: Duration = Duration::from_secs(300);
+/// A planned session nobody has come to this long after its start reserves nothing more.
+const GRACE: Duration = Duration::from_secs(300);
+
+/// The room's planned session that a placement now serves: running, or starting within
+/// `LEAD`; the latest to start of those.
+pub fn active<'p>(
+    planned: &'p [Planned],
+    event_id: &str,
+    room_id: &str,
+    now: SystemTime,
+) -> Option<&'p Planned> {
+    planned
+        .iter()
+        .filter(|p| p.event_id == event_id && p.room_id == room_id)
+        .filter(|p| p.start <= now + LEAD && now < p.end)
+        .max_by_key(|p| p.start)
+}
+
+/// `request` as the room's planned session `p` has it: to its planned server (unless the room
+/// names a server of its own), and sized as planned unless the join knows better.
+pub fn follow<'a>(request: &PlacementRequest<'a>, p: &'a Planned) -> PlacementRequest<'a> {
+    let own = request.prefer.filter(|s| !s.is_empty());
+    PlacementRequest {
+        prefer: own.or((!p.server_id.is_empty()).then_some(p.server_id.as_str())),
+        participants: if request.participants == 0 {
+            p.participants
+        } else {
+            request.participants
+        },
+        ..request.clone()
+    }
+}
+
+/// Whether a planned session holds its reservation now: it has a server, starts within `LEAD`
+/// or started less than `GRACE` ago, and no placement of its room has taken it over.
+pub fn reserves(p: &Planned, now: SystemTime) -> bool {
+    !p.claimed
+        && !p.server_id.is_empty()
+        && p.start <= now + LEAD
+        && now < p.start + GRACE
+        && now < p.end
+}
 
 /// A session the backend expects.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,8 +109,41 @@ pub struct Slot {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Forecast {
     pub slots: Vec<Slot>,
-    /// room → server, for the sessions that were placed.
-    pub placements: Vec<(String, String)>,
+    /// Where each session that was placed would run.
+    pub placements: Vec<Placed>,
+}
+
+/// A session and the server it would run on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placed {
+    pub room_id: String,
+    pub start: SystemTime,
+    pub server_id: String,
+}
+
+impl Forecast {
+    /// The schedule's sessions as a plan to keep: each with the server it would run on (empty
+    /// when it found none).
+    pub fn plan(&self, event_id: &str, sessions: &[Session]) -> Vec<Planned> {
+        sessions
+            .iter()
+            .map(|s| Planned {
+                event_id: event_id.to_owned(),
+                room_id: s.room_id.clone(),
+                start: s.start,
+                end: s.end,
+                participants: s.participants,
+                server_id: self
+                    .placements
+                    .iter()
+                    .find(|p| p.room_id == s.room_id && p.start == s.start)
+                    .map(|p| p.server_id.clone())
+                    .unwrap_or_default(),
+                meeting_id: None,
+                claimed: false,
+            })
+            .collect()
+    }
 }
 
 /// The most slots a forecast covers: a week of 15-minute slots.
@@ -179,6 +263,7 @@ pub fn forecast(
                 kind: MeetingKind::Room,
                 prefer: None,
                 participants: session.participants,
+                room: None,
             };
             let may_host = open.iter().any(|s| placement::tier(s, &request).is_some());
             // Every planned meeting is a room of this event.
@@ -193,8 +278,11 @@ pub fn forecast(
             match pick {
                 Some(server) => {
                     place(&mut status, server, session.participants);
-                    out.placements
-                        .push((session.room_id.clone(), server.spec.id.clone()));
+                    out.placements.push(Placed {
+                        room_id: session.room_id.clone(),
+                        start: session.start,
+                        server_id: server.spec.id.clone(),
+                    });
                 }
                 None => {
                     reasons.insert(
@@ -294,8 +382,8 @@ mod tests {
             assert_eq!(slot.unplaced[0].room_id, "keynote");
             assert_eq!(slot.unplaced[0].participants, 500);
         }
-        assert!(f.placements.iter().any(|(room, _)| room == "late"));
-        assert!(!f.placements.iter().any(|(room, _)| room == "keynote"));
+        assert!(f.placements.iter().any(|p| p.room_id == "late"));
+        assert!(!f.placements.iter().any(|p| p.room_id == "keynote"));
     }
 
     /// The keynote and ten workshops that start together: the keynote is placed first, and
@@ -306,12 +394,17 @@ mod tests {
         let mut sessions = vec![session("keynote", 0, 60, 500)];
         sessions.extend((0..10).map(|i| session(&format!("w{i}"), 0, 30, 20)));
         let f = forecast(&servers, "ev", "org", &sessions, Duration::from_secs(900));
-        let keynote = &f.placements.iter().find(|(r, _)| r == "keynote").unwrap().1;
+        let keynote = &f
+            .placements
+            .iter()
+            .find(|p| p.room_id == "keynote")
+            .unwrap()
+            .server_id;
         assert!(
             f.placements
                 .iter()
-                .filter(|(r, _)| r != "keynote")
-                .all(|(_, s)| s != keynote),
+                .filter(|p| p.room_id != "keynote")
+                .all(|p| &p.server_id != keynote),
             "{:?}",
             f.placements
         );

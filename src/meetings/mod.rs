@@ -218,6 +218,7 @@ fn room_placement(join: &RoomJoin) -> PlacementRequest<'_> {
         kind: MeetingKind::Room,
         prefer: Some(join.settings.prefer_server.as_str()),
         participants: join.settings.expected_participants,
+        room: Some(&join.room_id),
     }
 }
 
@@ -296,6 +297,7 @@ impl Meetings {
             kind: MeetingKind::Call,
             prefer: None,
             participants: u32::try_from(call.member_ids.len()).unwrap_or(u32::MAX),
+            room: None,
         };
         let bbb_meeting_id = random_key();
         let server = self
@@ -343,6 +345,18 @@ impl Meetings {
             sessions,
             slot,
         )
+    }
+
+    /// Keeps `plan` as the event's plan (replacing its earlier one), and applies it here at
+    /// once; other replicas read it with their next poll. Returns how many sessions it holds.
+    pub async fn keep_plan(
+        &self,
+        event_id: &str,
+        plan: &[crate::store::Planned],
+    ) -> Result<u32, Error> {
+        self.core.store.keep_plan(event_id, plan).await?;
+        self.core.fleet.reload_reservations().await?;
+        Ok(u32::try_from(plan.len()).unwrap_or(u32::MAX))
     }
 
     /// Removes a user from every private call (the user was deleted). Returns how many.
@@ -564,6 +578,7 @@ impl Core {
             prefer: None,
             // Moves only (a call is placed when created): sized like an unknown meeting.
             participants: 0,
+            room: None,
         };
         self.establish(meeting, false, &request, params::call_create, &[])
             .await

@@ -4,7 +4,7 @@
 
 use crate::{
     domain::{Server, ServerState},
-    fleet::{Explained, Fleet, MeetingKind, PlacementRequest, ServerStatus},
+    fleet::{Explanation, Fleet, MeetingKind, PlacementRequest, ServerStatus},
     meetings::Meetings,
     store::{Audit, AuditEntry, Store, StoreError},
 };
@@ -243,6 +243,8 @@ impl Operators {
                     kind: MeetingKind::Room,
                     prefer: None,
                     participants: 0,
+                    // An operator's move goes where load says, whatever a plan said.
+                    room: None,
                 };
                 self.fleet
                     .place(
@@ -316,7 +318,8 @@ impl Operators {
         kind: MeetingKind,
         prefer: &str,
         participants: u32,
-    ) -> Result<(Option<String>, Vec<Explained>), Error> {
+        room: &str,
+    ) -> Result<Explanation, Error> {
         let rooms = match kind {
             MeetingKind::Room => self.store.event_rooms_per_server(event_id).await?,
             MeetingKind::Call => HashMap::new(),
@@ -327,6 +330,7 @@ impl Operators {
             kind,
             prefer: (!prefer.is_empty()).then_some(prefer),
             participants,
+            room: (!room.is_empty()).then_some(room),
         };
         Ok(self.fleet.explain(&request, &rooms))
     }

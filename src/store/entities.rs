@@ -150,6 +150,32 @@ pub mod reservation {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod planned_session {
+    use sea_orm::entity::prelude::*;
+
+    /// A session of a kept schedule and the server its forecast gave it (empty: none).
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "planned_sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub event_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub room_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub start_at: i64,
+        pub end_at: i64,
+        pub participants: i32,
+        pub server_id: String,
+        /// When a placement took the session over; 0: not yet.
+        pub claimed_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod server_status {
     use sea_orm::entity::prelude::*;
 

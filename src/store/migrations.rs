@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(CallUse),
             Box::new(HealthReason),
             Box::new(SessionPlacement),
+            Box::new(Plans),
         ]
     }
 }
@@ -353,5 +354,52 @@ impl MigrationTrait for SessionPlacement {
             .to_owned();
         manager.exec_stmt(update).await?;
         Ok(())
+    }
+}
+
+/// Kept schedules: each planned session, where its forecast placed it.
+struct Plans;
+
+impl MigrationName for Plans {
+    fn name(&self) -> &str {
+        "m0007_plans"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Plans {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("planned_sessions")
+                    .col(string_len("event_id", 128))
+                    .col(string_len("room_id", 128))
+                    .col(big_integer("start_at"))
+                    .col(big_integer("end_at"))
+                    .col(integer("participants"))
+                    // Empty: the forecast found no server for it.
+                    .col(string_len("server_id", 128))
+                    // When a placement took the session over from its planned reservation;
+                    // 0: not yet.
+                    .col(big_integer("claimed_at").default(0))
+                    .primary_key(
+                        Index::create()
+                            .col("event_id")
+                            .col("room_id")
+                            .col("start_at"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("planned_sessions_end")
+                    .table("planned_sessions")
+                    .col("end_at")
+                    .to_owned(),
+            )
+            .await
     }
 }

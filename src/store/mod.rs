@@ -4,11 +4,13 @@
 mod entities;
 mod import;
 mod migrations;
+mod plan;
 mod room_batch;
 mod shared;
 
 pub use import::{ImportPlan, ImportReport};
-pub use shared::{Audit, AuditEntry, PolledMeeting, PolledServer, Put, Reservation};
+pub use plan::Planned;
+pub use shared::{Audit, AuditEntry, Decided, PolledMeeting, PolledServer, Put, Reservation};
 
 use crate::{
     domain::{Meeting, Server, ServerState},
@@ -433,7 +435,7 @@ impl Store {
 
     /// Deletes an event's meetings, with their invitees and hosting history.
     pub async fn delete_event(&self, event_id: &str) -> Result<u64> {
-        self.delete_meetings(meeting::Column::EventId.eq(event_id))
+        self.delete_meetings(meeting::Column::EventId.eq(event_id), Some(event_id))
             .await
     }
 
@@ -441,17 +443,24 @@ impl Store {
     /// Returns how many.
     pub async fn expire_calls(&self, max_age: Duration) -> Result<u64> {
         let oldest = now_ms() - max_age.as_millis() as i64;
-        self.delete_meetings(sea_orm::sea_query::ExprTrait::and(
-            meeting::Column::RoomId.is_null(),
-            meeting::Column::LastUsedAt.lt(oldest),
-        ))
+        self.delete_meetings(
+            sea_orm::sea_query::ExprTrait::and(
+                meeting::Column::RoomId.is_null(),
+                meeting::Column::LastUsedAt.lt(oldest),
+            ),
+            None,
+        )
         .await
     }
 
     /// Deletes the meetings matching `which`, with their invitees and hosting history, in one
-    /// transaction. Explicitly rather than by cascade: SQLite enforces foreign keys only on
-    /// connections that asked for it.
-    async fn delete_meetings(&self, which: sea_orm::sea_query::Expr) -> Result<u64> {
+    /// transaction, and the plan of `event`. Explicitly rather than by cascade: SQLite enforces
+    /// foreign keys only on connections that asked for it.
+    async fn delete_meetings(
+        &self,
+        which: sea_orm::sea_query::Expr,
+        event: Option<&str>,
+    ) -> Result<u64> {
         self.guarded(async {
             let tx = self.write_tx().await?;
             let ids: Vec<String> = meeting::Entity::find()
@@ -478,6 +487,12 @@ impl Store {
                     .exec(&tx)
                     .await?
                     .rows_affected;
+            }
+            if let Some(event_id) = event {
+                entities::planned_session::Entity::delete_many()
+                    .filter(entities::planned_session::Column::EventId.eq(event_id))
+                    .exec(&tx)
+                    .await?;
             }
             tx.commit().await?;
             Ok(deleted)

@@ -17,11 +17,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The key of the advisory lock that serialises placements across replicas ("bbb-plac").
 const PLACEMENT_LOCK: i64 = 0x6262_622d_706c_6163;
 
-fn to_time(ms: i64) -> SystemTime {
+pub(super) fn to_time(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
 
-fn to_ms(t: SystemTime) -> i64 {
+pub(super) fn to_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
@@ -35,6 +35,14 @@ pub struct Reservation {
     pub at: SystemTime,
     /// Participants the placement expects; 0: unknown.
     pub participants: u32,
+}
+
+/// What a round of placements decided: the reservations it makes, and the rooms (event, room)
+/// whose planned sessions its placements take over.
+#[derive(Debug, Default)]
+pub struct Decided {
+    pub made: Vec<Reservation>,
+    pub claimed: Vec<(String, String)>,
 }
 
 /// One meeting as the poller saw it.
@@ -299,12 +307,14 @@ impl Store {
     /// Runs placement decisions against every replica's recent reservations and records the
     /// reservations they make, under a lock that every replica's placements take (an advisory
     /// lock on PostgreSQL; SQLite serialises writers anyway), so no two placements decide on
-    /// the same view. `decide` sees the reservations younger than `max_age` and returns the
-    /// new ones (several: placements come in batches).
+    /// the same view. `decide` sees the reservations younger than `max_age` and the planned
+    /// sessions running or starting within `lead`, and returns the new reservations (several:
+    /// placements come in batches).
     pub async fn reserve_with(
         &self,
         max_age: Duration,
-        decide: impl FnOnce(&[Reservation]) -> Vec<Reservation>,
+        lead: Duration,
+        decide: impl FnOnce(&[Reservation], &[super::Planned]) -> Decided,
     ) -> Result<()> {
         self.guarded(async {
             let tx = self.write_tx().await?;
@@ -324,8 +334,13 @@ impl Store {
                 .into_iter()
                 .map(reservation_from_row)
                 .collect();
-            let made = decide(&current);
+            let planned = super::plan::planned_within(&tx, lead).await?;
+            let Decided { made, claimed } = decide(&current, &planned);
+            if !claimed.is_empty() {
+                super::plan::claim(&tx, &claimed, lead).await?;
+            }
             if made.is_empty() {
+                tx.commit().await?;
                 return Ok(());
             }
             let rows = made.iter().map(|r| reservation::ActiveModel {

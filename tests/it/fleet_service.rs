@@ -33,6 +33,7 @@ async fn explain_room(
             kind: proto::MeetingKind::Room as i32,
             prefer_server: String::new(),
             expected_participants: participants,
+            room_id: String::new(),
         }))
         .await
         .unwrap()

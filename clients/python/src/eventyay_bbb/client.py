@@ -394,12 +394,20 @@ class BbbClient(_Requests):
         organizer_id: str,
         sessions: Sequence[pb.PlannedSession],
         slot_minutes: int = 0,
+        keep: bool = False,
         timeout: float | None = None,
     ) -> pb.PlanScheduleResponse:
         """A forecast of the event's sessions: where each would run, every server's planned
-        load per slot, and the slots the fleet cannot hold. Nothing is reserved."""
+        load per slot, and the slots the fleet cannot hold. With ``keep`` the forecast becomes
+        the event's plan (replacing the earlier one; no sessions drop it): each room goes to
+        its planned server when its session starts, and that server reserves the session's
+        load from 5 minutes before. Without it nothing is stored or reserved."""
         request = pb.PlanScheduleRequest(
-            event_id=event_id, organizer_id=organizer_id, sessions=sessions, slot_minutes=slot_minutes
+            event_id=event_id,
+            organizer_id=organizer_id,
+            sessions=sessions,
+            slot_minutes=slot_minutes,
+            keep=keep,
         )
         return self._call("PlanSchedule", request, timeout)
 
@@ -564,11 +572,19 @@ class AsyncBbbClient(_Requests):
         organizer_id: str,
         sessions: Sequence[pb.PlannedSession],
         slot_minutes: int = 0,
+        keep: bool = False,
         timeout: float | None = None,
     ) -> pb.PlanScheduleResponse:
         """A forecast of the event's sessions: where each would run, every server's planned
-        load per slot, and the slots the fleet cannot hold. Nothing is reserved."""
+        load per slot, and the slots the fleet cannot hold. With ``keep`` the forecast becomes
+        the event's plan (replacing the earlier one; no sessions drop it): each room goes to
+        its planned server when its session starts, and that server reserves the session's
+        load from 5 minutes before. Without it nothing is stored or reserved."""
         request = pb.PlanScheduleRequest(
-            event_id=event_id, organizer_id=organizer_id, sessions=sessions, slot_minutes=slot_minutes
+            event_id=event_id,
+            organizer_id=organizer_id,
+            sessions=sessions,
+            slot_minutes=slot_minutes,
+            keep=keep,
         )
         return await self._call("PlanSchedule", request, timeout)

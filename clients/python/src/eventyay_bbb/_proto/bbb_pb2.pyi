@@ -251,16 +251,18 @@ class PlannedSession(_message.Message):
     def __init__(self, room_id: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expected_participants: _Optional[int] = ...) -> None: ...
 
 class PlanScheduleRequest(_message.Message):
-    __slots__ = ("event_id", "organizer_id", "sessions", "slot_minutes")
+    __slots__ = ("event_id", "organizer_id", "sessions", "slot_minutes", "keep")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     ORGANIZER_ID_FIELD_NUMBER: _ClassVar[int]
     SESSIONS_FIELD_NUMBER: _ClassVar[int]
     SLOT_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    KEEP_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     organizer_id: str
     sessions: _containers.RepeatedCompositeFieldContainer[PlannedSession]
     slot_minutes: int
-    def __init__(self, event_id: _Optional[str] = ..., organizer_id: _Optional[str] = ..., sessions: _Optional[_Iterable[_Union[PlannedSession, _Mapping]]] = ..., slot_minutes: _Optional[int] = ...) -> None: ...
+    keep: bool
+    def __init__(self, event_id: _Optional[str] = ..., organizer_id: _Optional[str] = ..., sessions: _Optional[_Iterable[_Union[PlannedSession, _Mapping]]] = ..., slot_minutes: _Optional[int] = ..., keep: bool = ...) -> None: ...
 
 class PlannedServerLoad(_message.Message):
     __slots__ = ("server_id", "load", "load_per_weight", "meetings", "participants", "max_meetings", "max_participants")
@@ -303,20 +305,24 @@ class PlannedSlot(_message.Message):
     def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., servers: _Optional[_Iterable[_Union[PlannedServerLoad, _Mapping]]] = ..., unplaced: _Optional[_Iterable[_Union[UnplacedSession, _Mapping]]] = ..., participants_short: _Optional[int] = ...) -> None: ...
 
 class SessionPlacement(_message.Message):
-    __slots__ = ("room_id", "server_id")
+    __slots__ = ("room_id", "server_id", "start")
     ROOM_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
     room_id: str
     server_id: str
-    def __init__(self, room_id: _Optional[str] = ..., server_id: _Optional[str] = ...) -> None: ...
+    start: _timestamp_pb2.Timestamp
+    def __init__(self, room_id: _Optional[str] = ..., server_id: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PlanScheduleResponse(_message.Message):
-    __slots__ = ("slots", "placements")
+    __slots__ = ("slots", "placements", "kept")
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     PLACEMENTS_FIELD_NUMBER: _ClassVar[int]
+    KEPT_FIELD_NUMBER: _ClassVar[int]
     slots: _containers.RepeatedCompositeFieldContainer[PlannedSlot]
     placements: _containers.RepeatedCompositeFieldContainer[SessionPlacement]
-    def __init__(self, slots: _Optional[_Iterable[_Union[PlannedSlot, _Mapping]]] = ..., placements: _Optional[_Iterable[_Union[SessionPlacement, _Mapping]]] = ...) -> None: ...
+    kept: int
+    def __init__(self, slots: _Optional[_Iterable[_Union[PlannedSlot, _Mapping]]] = ..., placements: _Optional[_Iterable[_Union[SessionPlacement, _Mapping]]] = ..., kept: _Optional[int] = ...) -> None: ...
 
 class ListRecordingsRequest(_message.Message):
     __slots__ = ("event_id", "room_id", "permissions")
@@ -487,18 +493,34 @@ class MoveRoomResponse(_message.Message):
     def __init__(self, from_server_id: _Optional[str] = ..., to_server_id: _Optional[str] = ..., ended_on_old_server: bool = ...) -> None: ...
 
 class ExplainPlacementRequest(_message.Message):
-    __slots__ = ("event_id", "organizer_id", "kind", "prefer_server", "expected_participants")
+    __slots__ = ("event_id", "organizer_id", "kind", "prefer_server", "expected_participants", "room_id")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     ORGANIZER_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PREFER_SERVER_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    ROOM_ID_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     organizer_id: str
     kind: MeetingKind
     prefer_server: str
     expected_participants: int
-    def __init__(self, event_id: _Optional[str] = ..., organizer_id: _Optional[str] = ..., kind: _Optional[_Union[MeetingKind, str]] = ..., prefer_server: _Optional[str] = ..., expected_participants: _Optional[int] = ...) -> None: ...
+    room_id: str
+    def __init__(self, event_id: _Optional[str] = ..., organizer_id: _Optional[str] = ..., kind: _Optional[_Union[MeetingKind, str]] = ..., prefer_server: _Optional[str] = ..., expected_participants: _Optional[int] = ..., room_id: _Optional[str] = ...) -> None: ...
+
+class PlannedPlacement(_message.Message):
+    __slots__ = ("server_id", "start", "end", "expected_participants", "reserving")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    RESERVING_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    expected_participants: int
+    reserving: bool
+    def __init__(self, server_id: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expected_participants: _Optional[int] = ..., reserving: bool = ...) -> None: ...
 
 class PlacementCandidate(_message.Message):
     __slots__ = ("server_id", "eligible", "excluded_because", "tier", "load", "weight", "score", "event_rooms")
@@ -521,12 +543,14 @@ class PlacementCandidate(_message.Message):
     def __init__(self, server_id: _Optional[str] = ..., eligible: bool = ..., excluded_because: _Optional[str] = ..., tier: _Optional[int] = ..., load: _Optional[float] = ..., weight: _Optional[float] = ..., score: _Optional[float] = ..., event_rooms: _Optional[int] = ...) -> None: ...
 
 class ExplainPlacementResponse(_message.Message):
-    __slots__ = ("chosen_server_id", "candidates")
+    __slots__ = ("chosen_server_id", "candidates", "planned")
     CHOSEN_SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    PLANNED_FIELD_NUMBER: _ClassVar[int]
     chosen_server_id: str
     candidates: _containers.RepeatedCompositeFieldContainer[PlacementCandidate]
-    def __init__(self, chosen_server_id: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[PlacementCandidate, _Mapping]]] = ...) -> None: ...
+    planned: PlannedPlacement
+    def __init__(self, chosen_server_id: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[PlacementCandidate, _Mapping]]] = ..., planned: _Optional[_Union[PlannedPlacement, _Mapping]] = ...) -> None: ...
 
 class ListAuditLogRequest(_message.Message):
     __slots__ = ("limit",)
