@@ -9,7 +9,10 @@ use super::{
     Fleet, FleetServer, MeetingKind, PlacementRequest, ServerStatus, candidates, kv, load, metrics,
     placement, plan, status_of,
 };
-use crate::store::{Decided, Planned, Reservation, StoreError};
+use crate::{
+    domain::Meeting,
+    store::{Decided, Planned, Reservation, StoreError},
+};
 use std::{
     collections::{HashMap, HashSet},
     sync::Arc,
@@ -24,7 +27,8 @@ const MAX_BATCH: usize = 500;
 const GATHER_STEP: std::time::Duration = std::time::Duration::from_millis(3);
 const GATHER_MAX: std::time::Duration = std::time::Duration::from_millis(20);
 
-type Answer = Result<Option<Arc<FleetServer>>, StoreError>;
+/// The server picked, and for a room's first meeting its row as stored.
+type Answer = Result<Option<(Arc<FleetServer>, Option<Meeting>)>, StoreError>;
 
 /// A placement waiting for its batch.
 #[derive(Debug)]
@@ -35,9 +39,10 @@ pub(super) struct Pending {
     prefer: Option<String>,
     participants: u32,
     room: Option<String>,
-    event_rooms: HashMap<String, u64>,
     exclude: Vec<String>,
     meeting_id: String,
+    /// A room's first meeting, to be written with the placement (its server is filled in).
+    first_row: Option<Meeting>,
     reply: oneshot::Sender<Answer>,
 }
 
@@ -63,17 +68,50 @@ impl Pending {
 }
 
 impl Fleet {
-    /// Picks the server for a new meeting and reserves its expected load there, against every
-    /// replica's reservations, so concurrent placements — here or on another replica — see
-    /// each other. `Ok(None)` when no server fits (enabled, healthy, under its caps, not in
-    /// `exclude`). `event_rooms` counts the event's rooms per server before this one.
+    /// Picks the server for a meeting `meeting_id` (new, or placed anew) and reserves its
+    /// expected load there, against every replica's reservations, so concurrent placements —
+    /// here or on another replica — see each other. `Ok(None)` when no server fits (enabled,
+    /// healthy, under its caps, not in `exclude`). A room goes where its event has the fewest
+    /// rooms among the equally loaded, counted in the placement's own transaction.
     #[tracing::instrument(name = "fleet.place", skip_all, fields(event = request.event_id, kind = ?request.kind, server = tracing::field::Empty))]
     pub async fn place(
         self: &Arc<Self>,
         request: &PlacementRequest<'_>,
-        event_rooms: &HashMap<String, u64>,
         exclude: &[String],
         meeting_id: &str,
+    ) -> Result<Option<Arc<FleetServer>>, StoreError> {
+        let placed = self.enqueue(request, exclude, meeting_id, None).await?;
+        Ok(placed.map(|(server, _)| server))
+    }
+
+    /// Places a room's first meeting `row` and writes the row in the placement's transaction.
+    /// Returns the room's meeting as stored: this one, or the one another replica wrote first
+    /// (then its server stands). `Ok(None)` when no server fits.
+    #[tracing::instrument(name = "fleet.place", skip_all, fields(event = request.event_id, kind = ?request.kind, server = tracing::field::Empty))]
+    pub async fn place_first(
+        self: &Arc<Self>,
+        request: &PlacementRequest<'_>,
+        row: Meeting,
+    ) -> Result<Option<Meeting>, StoreError> {
+        let meeting_id = row.bbb_meeting_id.clone();
+        let placed = self.enqueue(request, &[], &meeting_id, Some(row)).await?;
+        placed
+            .map(|(_, stored)| {
+                stored.ok_or_else(|| {
+                    StoreError(sea_orm::DbErr::RecordNotFound(
+                        "room meeting vanished".into(),
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    async fn enqueue(
+        self: &Arc<Self>,
+        request: &PlacementRequest<'_>,
+        exclude: &[String],
+        meeting_id: &str,
+        first_row: Option<Meeting>,
     ) -> Answer {
         let (reply, answer) = oneshot::channel();
         self.placements.push(Pending {
@@ -83,9 +121,9 @@ impl Fleet {
             prefer: request.prefer.map(str::to_owned),
             participants: request.participants,
             room: request.room.map(str::to_owned),
-            event_rooms: event_rooms.clone(),
             exclude: exclude.to_vec(),
             meeting_id: meeting_id.to_owned(),
+            first_row,
             reply,
         });
         // The batch runs in a task of its own: a caller that gives up (its deadline passed)
@@ -97,7 +135,7 @@ impl Fleet {
                 "the placement batch ended without an answer".into(),
             )))
         })?;
-        if let Some(server) = &chosen {
+        if let Some((server, _)) = &chosen {
             tracing::Span::current().record("server", server.spec.id.as_str());
         }
         Ok(chosen)
@@ -124,12 +162,21 @@ impl Fleet {
             return;
         }
         let servers = self.snapshot();
+        // The events whose rooms are placed, each without the meetings being placed.
+        let mut events: Vec<(String, Vec<String>)> = Vec::new();
+        for pending in batch.iter().filter(|p| p.kind == MeetingKind::Room) {
+            match events.iter_mut().find(|(e, _)| *e == pending.event_id) {
+                Some((_, placing)) => placing.push(pending.meeting_id.clone()),
+                None => events.push((pending.event_id.clone(), vec![pending.meeting_id.clone()])),
+            }
+        }
         let mut chosen: Vec<Option<Arc<FleetServer>>> = Vec::new();
         let mut claimed: Vec<(String, String)> = Vec::new();
         let outcome = self
             .store
-            .reserve_with(load::RESERVATION_FADE, plan::LEAD, |earlier, planned| {
+            .reserve_with(load::RESERVATION_FADE, plan::LEAD, &events, |view| {
                 let now = SystemTime::now();
+                let (earlier, planned) = (view.reservations, view.planned);
                 // A meeting placed again (a new session, a move) no longer reserves where it
                 // was: the new reservation replaces the old one.
                 let replaced: HashSet<&str> = batch.iter().map(|p| p.meeting_id.as_str()).collect();
@@ -159,16 +206,26 @@ impl Fleet {
                     .cloned()
                     .collect();
                 let status = status_of(&servers, &self.live(), &others, &waiting, now);
-                let (picks, made) = decide(&servers, status, &mut batch, now);
+                let (picks, made) = decide(&servers, status, &mut batch, view.event_rooms, now);
+                let first_rows = batch
+                    .iter_mut()
+                    .zip(&picks)
+                    .filter_map(|(pending, pick)| {
+                        let mut row = pending.first_row.clone()?;
+                        row.server_id = pick.as_ref()?.spec.id.clone();
+                        Some(row)
+                    })
+                    .collect();
                 chosen = picks;
                 Decided {
                     made,
                     claimed: claimed.clone(),
+                    first_rows,
                 }
             })
             .await;
         match outcome {
-            Ok(()) => {
+            Ok(mut stored) => {
                 let mut live = self.live();
                 for p in &mut live.planned {
                     if claimed
@@ -196,7 +253,14 @@ impl Fleet {
                             participants: pending.participants,
                         });
                     }
-                    let _ = pending.reply.send(Ok(pick));
+                    let row = pending.first_row.as_ref().and_then(|row| {
+                        let key = (
+                            row.event_id.clone(),
+                            row.room_id.clone().unwrap_or_default(),
+                        );
+                        stored.remove(&key)
+                    });
+                    let _ = pending.reply.send(Ok(pick.map(|server| (server, row))));
                 }
             }
             Err(err) => {
@@ -218,6 +282,7 @@ fn decide(
     servers: &HashMap<String, Arc<FleetServer>>,
     mut status: HashMap<String, ServerStatus>,
     batch: &mut [Pending],
+    event_rooms: &HashMap<String, HashMap<String, u64>>,
     now: SystemTime,
 ) -> (Vec<Option<Arc<FleetServer>>>, Vec<Reservation>) {
     batch.sort_by(|a, b| {
@@ -232,7 +297,11 @@ fn decide(
             .values()
             .filter(|s| !pending.exclude.contains(&s.spec.id));
         let candidates = candidates(open, &status, pending.participants, |id| {
-            pending.event_rooms.get(id).copied().unwrap_or(0)
+            event_rooms
+                .get(&pending.event_id)
+                .and_then(|rooms| rooms.get(id))
+                .copied()
+                .unwrap_or(0)
                 + added
                     .get(&(pending.event_id.clone(), id.to_owned()))
                     .copied()
@@ -299,9 +368,9 @@ mod tests {
             prefer: None,
             participants,
             room: None,
-            event_rooms: HashMap::new(),
             exclude: Vec::new(),
             meeting_id: room.into(),
+            first_row: None,
             reply: oneshot::channel().0,
         }
     }
@@ -323,7 +392,13 @@ mod tests {
             .map(|i| pending(&format!("workshop-{i}"), 20))
             .chain(std::iter::once(pending("keynote", 500)))
             .collect();
-        let (chosen, made) = decide(&servers, status, &mut batch, SystemTime::now());
+        let (chosen, made) = decide(
+            &servers,
+            status,
+            &mut batch,
+            &HashMap::new(),
+            SystemTime::now(),
+        );
         let placed: Vec<(&str, &str)> = batch
             .iter()
             .zip(&chosen)

@@ -12,7 +12,7 @@ use crate::{
     store::{Store, StoreError},
 };
 use flight::Flights;
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 use tokio::time::Instant;
 
 /// The most of a DeleteEvent's time kept for deleting its rows once its meetings are ended (or
@@ -303,7 +303,7 @@ impl Meetings {
         let server = self
             .core
             .fleet
-            .place(&request, &HashMap::new(), &[], &bbb_meeting_id)
+            .place(&request, &[], &bbb_meeting_id)
             .await?
             .ok_or(Error::BbbFailed(Failure::NoServer))?;
         let meeting = Meeting {
@@ -483,27 +483,25 @@ impl Core {
     /// The room's first meeting, placed and stored; `true` when this call placed it (another
     /// replica may have won the race, and then its row is the truth).
     async fn first_room_meeting(&self, join: &RoomJoin) -> Result<(Meeting, bool), Error> {
-        let rooms = self.store.event_rooms_per_server(&join.event_id).await?;
-        let request = room_placement(join);
-        let bbb_meeting_id = random_key();
-        let server = self
-            .fleet
-            .place(&request, &rooms, &[], &bbb_meeting_id)
-            .await?
-            .ok_or(Error::BbbFailed(Failure::NoServer))?;
         let new = Meeting {
             id: uuid::Uuid::new_v4().to_string(),
             event_id: join.event_id.clone(),
             organizer_id: join.organizer_id.clone(),
             room_id: Some(join.room_id.clone()),
-            bbb_meeting_id,
+            bbb_meeting_id: random_key(),
             attendee_pw: random_key(),
             moderator_pw: random_key(),
-            server_id: server.spec.id.clone(),
+            // The placement fills it in.
+            server_id: String::new(),
             imported: false,
         };
-        let stored = self.store.insert_room_meeting(&new).await?;
-        let placed_now = stored.id == new.id;
+        let id = new.id.clone();
+        let stored = self
+            .fleet
+            .place_first(&room_placement(join), new)
+            .await?
+            .ok_or(Error::BbbFailed(Failure::NoServer))?;
+        let placed_now = stored.id == id;
         Ok((stored, placed_now))
     }
 
@@ -544,15 +542,11 @@ impl Core {
         {
             return Ok((meeting, false));
         }
-        let mut rooms = self.store.event_rooms_per_server(&join.event_id).await?;
-        // The room counts where it is now, and it is the one being placed.
-        if let Some(n) = rooms.get_mut(&meeting.server_id) {
-            *n = n.saturating_sub(1);
-        }
+        // (The event's rooms are counted without this one, the one being placed.)
         let request = room_placement(join);
         let Some(target) = self
             .fleet
-            .place(&request, &rooms, &[], &meeting.bbb_meeting_id)
+            .place(&request, &[], &meeting.bbb_meeting_id)
             .await?
         else {
             return Ok((meeting, false));
@@ -677,15 +671,11 @@ impl Core {
         request: &PlacementRequest<'_>,
         exclude: &[String],
     ) -> Result<Meeting, Error> {
-        let rooms = match request.kind {
-            MeetingKind::Room => self.store.event_rooms_per_server(request.event_id).await?,
-            MeetingKind::Call => HashMap::new(),
-        };
         let mut exclude = exclude.to_vec();
         exclude.push(meeting.server_id.clone());
         let target = self
             .fleet
-            .place(request, &rooms, &exclude, &meeting.bbb_meeting_id)
+            .place(request, &exclude, &meeting.bbb_meeting_id)
             .await?
             .ok_or(Error::BbbFailed(Failure::NoServer))?;
         self.repin(&meeting, &target.spec.id, Move::Failover).await

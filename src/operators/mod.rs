@@ -236,7 +236,6 @@ impl Operators {
                 server
             }
             None => {
-                let rooms = self.store.event_rooms_per_server(event_id).await?;
                 let request = PlacementRequest {
                     event_id,
                     organizer_id: &meeting.organizer_id,
@@ -249,7 +248,6 @@ impl Operators {
                 self.fleet
                     .place(
                         &request,
-                        &rooms,
                         std::slice::from_ref(&from),
                         &meeting.bbb_meeting_id,
                     )

@@ -5,12 +5,15 @@ mod entities;
 mod import;
 mod migrations;
 mod plan;
-mod room_batch;
+mod room_rows;
 mod shared;
 
 pub use import::{ImportPlan, ImportReport};
 pub use plan::Planned;
-pub use shared::{Audit, AuditEntry, Decided, PolledMeeting, PolledServer, Put, Reservation};
+pub use room_rows::RoomRows;
+pub use shared::{
+    Audit, AuditEntry, Decided, PlacementView, PolledMeeting, PolledServer, Put, Reservation,
+};
 
 use crate::{
     domain::{Meeting, Server, ServerState},
@@ -63,8 +66,8 @@ pub struct Store {
     /// Cleared when a health ping fails: calls then fail at once instead of each waiting for a
     /// connection that will not come, and pass again as soon as a ping succeeds.
     up: Arc<watch::Sender<bool>>,
-    /// First meetings of rooms waiting to be written (see `room_batch`).
-    rooms: Arc<room_batch::Queue>,
+    /// Lookups of rooms' meetings waiting for their round (see `room_rows`).
+    lookups: Arc<room_rows::Lookups>,
 }
 
 impl std::fmt::Debug for Store {
@@ -141,7 +144,7 @@ impl Store {
             db,
             health,
             up: Arc::new(watch::Sender::new(true)),
-            rooms: Arc::default(),
+            lookups: Arc::default(),
         })
     }
 
@@ -277,27 +280,6 @@ impl Store {
             .placed_room_meeting(event_id, room_id)
             .await?
             .map(|(meeting, _)| meeting))
-    }
-
-    /// The room's meeting and when it was placed on its server (created there, or moved), in
-    /// epoch milliseconds: also what `claim_session` must find unchanged.
-    pub async fn placed_room_meeting(
-        &self,
-        event_id: &str,
-        room_id: &str,
-    ) -> Result<Option<(Meeting, i64)>> {
-        self.guarded(async {
-            let row = meeting::Entity::find()
-                .filter(meeting::Column::EventId.eq(event_id))
-                .filter(meeting::Column::RoomId.eq(room_id))
-                .one(&self.db)
-                .await?;
-            Ok(row.map(|row| {
-                let placed_at = row.placed_at.max(row.created_at);
-                (meeting_from_row(row), placed_at)
-            }))
-        })
-        .await
     }
 
     /// Claims a room's new session for `to` (which may be `from`, its server now): only if
@@ -600,24 +582,36 @@ impl Store {
 
     /// How many rooms of `event_id` each server hosts.
     pub async fn event_rooms_per_server(&self, event_id: &str) -> Result<HashMap<String, u64>> {
-        self.guarded(async {
-            let rows: Vec<(String, i64)> = meeting::Entity::find()
-                .select_only()
-                .column(meeting::Column::ServerId)
-                .column_as(meeting::Column::Id.count(), "rooms")
-                .filter(meeting::Column::EventId.eq(event_id))
-                .filter(meeting::Column::RoomId.is_not_null())
-                .group_by(meeting::Column::ServerId)
-                .into_tuple()
-                .all(&self.db)
-                .await?;
-            Ok(rows
-                .into_iter()
-                .map(|(server, n)| (server, n.max(0) as u64))
-                .collect())
-        })
-        .await
+        self.guarded(async { Ok(event_rooms(&self.db, event_id, &[]).await?) })
+            .await
     }
+}
+
+/// How many rooms of `event_id` each server hosts, leaving out the meetings `leaving_out`
+/// (BBB meetingIDs: rooms being placed anew).
+pub(crate) async fn event_rooms(
+    db: &impl ConnectionTrait,
+    event_id: &str,
+    leaving_out: &[String],
+) -> std::result::Result<HashMap<String, u64>, DbErr> {
+    let mut query = meeting::Entity::find()
+        .select_only()
+        .column(meeting::Column::ServerId)
+        .column_as(meeting::Column::Id.count(), "rooms")
+        .filter(meeting::Column::EventId.eq(event_id))
+        .filter(meeting::Column::RoomId.is_not_null());
+    if !leaving_out.is_empty() {
+        query = query.filter(meeting::Column::BbbMeetingId.is_not_in(leaving_out.iter().cloned()));
+    }
+    let rows: Vec<(String, i64)> = query
+        .group_by(meeting::Column::ServerId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(server, n)| (server, n.max(0).unsigned_abs()))
+        .collect())
 }
 
 pub(crate) async fn insert_host<C: ConnectionTrait>(

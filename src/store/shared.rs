@@ -3,7 +3,7 @@
 //! that makes exactly one replica the poller.
 
 use super::{
-    Result, Server, ServerState, Store, StoreError,
+    Meeting, Result, Server, ServerState, Store, StoreError,
     entities::{audit, hosting, meeting, reservation, server, server_status},
     now_ms, server_from_row, server_row,
 };
@@ -12,7 +12,10 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Statement, sea_query::OnConflict,
 };
 use serde::{Deserialize, Serialize};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    collections::HashMap,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 /// The key of the advisory lock that serialises placements across replicas ("bbb-plac").
 const PLACEMENT_LOCK: i64 = 0x6262_622d_706c_6163;
@@ -37,12 +40,24 @@ pub struct Reservation {
     pub participants: u32,
 }
 
-/// What a round of placements decided: the reservations it makes, and the rooms (event, room)
-/// whose planned sessions its placements take over.
+/// What a round of placements decides by, read in its transaction.
+#[derive(Debug)]
+pub struct PlacementView<'a> {
+    /// Every replica's recent reservations.
+    pub reservations: &'a [Reservation],
+    /// Kept plans' sessions running or about to start.
+    pub planned: &'a [super::Planned],
+    /// Per event asked: its rooms per server, without the meetings being placed.
+    pub event_rooms: &'a HashMap<String, HashMap<String, u64>>,
+}
+
+/// What a round of placements decided: the reservations it makes, the rooms (event, room)
+/// whose planned sessions its placements take over, and the first rows of new rooms.
 #[derive(Debug, Default)]
 pub struct Decided {
     pub made: Vec<Reservation>,
     pub claimed: Vec<(String, String)>,
+    pub first_rows: Vec<Meeting>,
 }
 
 /// One meeting as the poller saw it.
@@ -307,15 +322,18 @@ impl Store {
     /// Runs placement decisions against every replica's recent reservations and records the
     /// reservations they make, under a lock that every replica's placements take (an advisory
     /// lock on PostgreSQL; SQLite serialises writers anyway), so no two placements decide on
-    /// the same view. `decide` sees the reservations younger than `max_age` and the planned
-    /// sessions running or starting within `lead`, and returns the new reservations (several:
-    /// placements come in batches).
+    /// the same view. `decide` sees the reservations younger than `max_age`, the planned
+    /// sessions running or starting within `lead`, and the rooms per server of the events in
+    /// `events` (each without the meetings listed with it); it returns the new reservations
+    /// (several: placements come in batches) and new rooms' first rows, which are written in
+    /// the same transaction. Returns those rooms' meetings as stored.
     pub async fn reserve_with(
         &self,
         max_age: Duration,
         lead: Duration,
-        decide: impl FnOnce(&[Reservation], &[super::Planned]) -> Decided,
-    ) -> Result<()> {
+        events: &[(String, Vec<String>)],
+        decide: impl FnOnce(PlacementView<'_>) -> Decided,
+    ) -> Result<super::RoomRows> {
         self.guarded(async {
             let tx = self.write_tx().await?;
             // (SQLite's write lock is taken already: the transaction began IMMEDIATE.)
@@ -335,13 +353,27 @@ impl Store {
                 .map(reservation_from_row)
                 .collect();
             let planned = super::plan::planned_within(&tx, lead).await?;
-            let Decided { made, claimed } = decide(&current, &planned);
+            let mut event_rooms = HashMap::new();
+            for (event_id, leaving_out) in events {
+                let rooms = super::event_rooms(&tx, event_id, leaving_out).await?;
+                event_rooms.insert(event_id.clone(), rooms);
+            }
+            let Decided {
+                made,
+                claimed,
+                first_rows,
+            } = decide(PlacementView {
+                reservations: &current,
+                planned: &planned,
+                event_rooms: &event_rooms,
+            });
             if !claimed.is_empty() {
                 super::plan::claim(&tx, &claimed, lead).await?;
             }
+            let stored = super::room_rows::write_first(&tx, &first_rows).await?;
             if made.is_empty() {
                 tx.commit().await?;
-                return Ok(());
+                return Ok(stored);
             }
             let rows = made.iter().map(|r| reservation::ActiveModel {
                 meeting_id: Set(r.meeting_id.clone()),
@@ -362,7 +394,7 @@ impl Store {
                 .exec(&tx)
                 .await?;
             tx.commit().await?;
-            Ok(())
+            Ok(stored)
         })
         .await
     }

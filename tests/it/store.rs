@@ -8,7 +8,7 @@ use eventyay_bbb::{
     secret::Secret,
     store::{Audit, Store},
 };
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 async fn store(db: &TestDb) -> Store {
     let store = Store::connect(&db.url).await.unwrap();
@@ -82,6 +82,23 @@ async fn the_servers_file_wins_and_servers_that_leave_it_are_disabled(db: TestDb
     assert_eq!(b.state, ServerState::Enabled);
 }
 
+/// Writes a room's first row as a placement does, in its transaction; returns the room's row
+/// as stored.
+async fn first_row(store: &Store, row: Meeting) -> Meeting {
+    let key = (row.event_id.clone(), row.room_id.clone().unwrap());
+    store
+        .reserve_with(Duration::from_secs(300), Duration::ZERO, &[], |_| {
+            eventyay_bbb::store::Decided {
+                first_rows: vec![row],
+                ..Default::default()
+            }
+        })
+        .await
+        .unwrap()
+        .remove(&key)
+        .unwrap()
+}
+
 async fn concurrent_first_joins_share_one_room_meeting(db: TestDb) {
     let store = Arc::new(store(&db).await);
     store
@@ -93,10 +110,7 @@ async fn concurrent_first_joins_share_one_room_meeting(db: TestDb) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let server = if i % 2 == 0 { "a" } else { "b" };
-            store
-                .insert_room_meeting(&meeting(&format!("m{i}"), Some("room"), server))
-                .await
-                .unwrap()
+            first_row(&store, meeting(&format!("m{i}"), Some("room"), server)).await
         }));
     }
     let mut winners = Vec::new();
@@ -373,7 +387,7 @@ async fn one_claim_decides_a_new_session(db: TestDb) {
         .await
         .unwrap();
     let room = meeting("m1", Some("hall"), "a");
-    store.insert_room_meeting(&room).await.unwrap();
+    first_row(&store, room).await;
     let (_, placed_at) = store
         .placed_room_meeting("ev", "hall")
         .await
