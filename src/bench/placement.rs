@@ -151,7 +151,7 @@ fn per_server(placed: &[String], ids: &[&str]) -> Vec<usize> {
         .collect()
 }
 
-fn list(counts: &[usize]) -> String {
+pub(super) fn list(counts: &[usize]) -> String {
     counts
         .iter()
         .map(usize::to_string)
@@ -183,7 +183,7 @@ async fn new_rooms(
 }
 
 /// Creates of `meetings` new meetings straight to the servers, round robin, all at once.
-async fn new_meetings(endpoints: Vec<Endpoint>, meetings: usize) -> Fallible<Samples> {
+pub(super) async fn new_meetings(endpoints: Vec<Endpoint>, meetings: usize) -> Fallible<Samples> {
     let bbb = BbbClient::new(Timeouts::default());
     let mut calls = JoinSet::new();
     for i in 0..meetings {
