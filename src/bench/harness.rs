@@ -76,6 +76,17 @@ impl Database {
         };
         Ok(Database { url, _dir: dir })
     }
+
+    /// Another handle on `url`, for a second replica of a service on the same database.
+    fn shared(url: &str) -> Fallible<Database> {
+        let dir = tempfile::Builder::new()
+            .prefix("eventyay-bbb-bench-")
+            .tempdir()?;
+        Ok(Database {
+            url: url.to_owned(),
+            _dir: dir,
+        })
+    }
 }
 
 /// How a scenario wants the service set up; the rest is `serve`'s defaults.
@@ -109,7 +120,20 @@ impl BenchService {
         servers: &[Emulator],
         options: &Options,
     ) -> Fallible<BenchService> {
-        let database = Database::new(bench)?;
+        Self::start_on(Database::new(bench)?, servers, options).await
+    }
+
+    /// A second replica of `self`: another service on the same database and servers, as an
+    /// operator runs two behind one address. (On SQLite it shares the first one's file.)
+    pub async fn replica(&self, servers: &[Emulator], options: &Options) -> Fallible<BenchService> {
+        Self::start_on(Database::shared(&self.database.url)?, servers, options).await
+    }
+
+    async fn start_on(
+        database: Database,
+        servers: &[Emulator],
+        options: &Options,
+    ) -> Fallible<BenchService> {
         let dir = tempfile::Builder::new()
             .prefix("eventyay-bbb-bench-")
             .tempdir()?;
