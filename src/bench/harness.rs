@@ -89,6 +89,10 @@ impl Database {
     }
 }
 
+/// How often the service polls the emulators: bbblb was measured with a 2 s poll interval; the
+/// same here.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
 /// How a scenario wants the service set up; the rest is `serve`'s defaults.
 pub struct Options {
     pub ensure_ttl: Duration,
@@ -156,8 +160,7 @@ impl BenchService {
             servers_file: Some(servers_file),
             ensure_ttl: Some(format!("{}ms", options.ensure_ttl.as_millis())),
             recordings_timeout: Some(format!("{}ms", options.recordings_timeout.as_millis())),
-            // bbblb was measured with a 2 s poll interval; the same here.
-            poll_interval: Some("2s".into()),
+            poll_interval: Some(format!("{}ms", POLL_INTERVAL.as_millis())),
             ..ServeArgs::default()
         }
         .load()?;
