@@ -157,6 +157,25 @@ impl Emulators {
         Ok(())
     }
 
+    /// Gives a running meeting on `server` the load `/_sim/load` takes: `participants`,
+    /// `voice`, `video` (and 0 listeners and moderators).
+    pub async fn set_load(
+        &self,
+        server: &Emulator,
+        meeting_id: &str,
+        participants: u32,
+        voice: u32,
+        video: u32,
+    ) -> Fallible<()> {
+        let id = crate::bbb::query::encode(meeting_id);
+        self.post(
+            server,
+            &format!("load?meetingID={id}&participants={participants}&voice={voice}&video={video}"),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Ends a meeting as its moderator would; a recorded one leaves a recording.
     pub async fn end(&self, server: &Emulator, meeting_id: &str) -> Fallible<()> {
         let id = crate::bbb::query::encode(meeting_id);

@@ -76,7 +76,22 @@ impl Database {
         };
         Ok(Database { url, _dir: dir })
     }
+
+    /// Another handle on `url`, for a second replica of a service on the same database.
+    fn shared(url: &str) -> Fallible<Database> {
+        let dir = tempfile::Builder::new()
+            .prefix("eventyay-bbb-bench-")
+            .tempdir()?;
+        Ok(Database {
+            url: url.to_owned(),
+            _dir: dir,
+        })
+    }
 }
+
+/// How often the service polls the emulators: bbblb was measured with a 2 s poll interval; the
+/// same here.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// How a scenario wants the service set up; the rest is `serve`'s defaults.
 pub struct Options {
@@ -109,7 +124,20 @@ impl BenchService {
         servers: &[Emulator],
         options: &Options,
     ) -> Fallible<BenchService> {
-        let database = Database::new(bench)?;
+        Self::start_on(Database::new(bench)?, servers, options).await
+    }
+
+    /// A second replica of `self`: another service on the same database and servers, as an
+    /// operator runs two behind one address. (On SQLite it shares the first one's file.)
+    pub async fn replica(&self, servers: &[Emulator], options: &Options) -> Fallible<BenchService> {
+        Self::start_on(Database::shared(&self.database.url)?, servers, options).await
+    }
+
+    async fn start_on(
+        database: Database,
+        servers: &[Emulator],
+        options: &Options,
+    ) -> Fallible<BenchService> {
         let dir = tempfile::Builder::new()
             .prefix("eventyay-bbb-bench-")
             .tempdir()?;
@@ -132,8 +160,7 @@ impl BenchService {
             servers_file: Some(servers_file),
             ensure_ttl: Some(format!("{}ms", options.ensure_ttl.as_millis())),
             recordings_timeout: Some(format!("{}ms", options.recordings_timeout.as_millis())),
-            // bbblb was measured with a 2 s poll interval; the same here.
-            poll_interval: Some("2s".into()),
+            poll_interval: Some(format!("{}ms", POLL_INTERVAL.as_millis())),
             ..ServeArgs::default()
         }
         .load()?;

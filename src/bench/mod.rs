@@ -18,6 +18,7 @@ mod poll;
 mod recordings;
 mod reliability;
 mod report;
+mod sessions;
 mod throughput;
 
 use harness::LoadGenerator;
@@ -58,10 +59,12 @@ pub enum Scenario {
     Recordings,
     /// One of 10 servers killed while new rooms keep arriving.
     Reliability,
+    /// Rooms' new sessions placed by the load of the moment, and by their expected size.
+    Sessions,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 7] = [
+    const ALL: [Scenario; 8] = [
         Scenario::Latency,
         Scenario::Throughput,
         Scenario::Burst,
@@ -69,6 +72,7 @@ impl Scenario {
         Scenario::Poll,
         Scenario::Recordings,
         Scenario::Reliability,
+        Scenario::Sessions,
     ];
 
     fn name(self) -> &'static str {
@@ -80,6 +84,7 @@ impl Scenario {
             Scenario::Poll => "poll",
             Scenario::Recordings => "recordings",
             Scenario::Reliability => "reliability",
+            Scenario::Sessions => "sessions",
         }
     }
 }
@@ -128,6 +133,7 @@ async fn run_all(args: Plan) -> Fallible<()> {
                 Scenario::Poll => poll::run(&bench, latency).await?,
                 Scenario::Recordings => recordings::run(&bench, latency).await?,
                 Scenario::Reliability => reliability::run(&bench, latency).await?,
+                Scenario::Sessions => sessions::run(&bench, latency).await?,
             };
             let peak = measure::peak_rss_mib();
             for section in &mut found {

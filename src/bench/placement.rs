@@ -11,6 +11,7 @@ use super::{
 };
 use crate::bbb::{BbbClient, Endpoint, Query, Timeouts};
 use std::{
+    collections::{HashMap, HashSet},
     net::SocketAddr,
     time::{Duration, Instant},
 };
@@ -31,7 +32,7 @@ pub async fn run(bench: &Bench, latency: Duration) -> Fallible<Vec<Section>> {
     let service = BenchService::start(bench, &emulators.servers, &Options::default()).await?;
     let placed = bench
         .load
-        .run(new_rooms(service.addr, harness::fresh_event(), ROOMS))
+        .run(new_rooms(vec![service.addr], harness::fresh_event(), ROOMS))
         .await?;
     service.stop().await;
     let endpoints: Vec<Endpoint> = emulators
@@ -91,7 +92,7 @@ pub async fn run(bench: &Bench, latency: Duration) -> Fallible<Vec<Section>> {
     let placed = bench
         .load
         .run(new_rooms(
-            service.addr,
+            vec![service.addr],
             harness::fresh_event(),
             WEIGHTED_ROOMS,
         ))
@@ -142,16 +143,103 @@ pub async fn run(bench: &Bench, latency: Duration) -> Fallible<Vec<Section>> {
         ],
         peak_rss_mib: 0.0,
     });
+    if bench
+        .database_url
+        .as_deref()
+        .is_some_and(|url| url.starts_with("postgres"))
+    {
+        sections.push(two_replicas(bench, latency).await?);
+    }
     Ok(sections)
 }
 
-fn per_server(placed: &[String], ids: &[&str]) -> Vec<usize> {
+/// The first table's burst again, split between two replicas of the service on one PostgreSQL
+/// database: every other first join goes to the second.
+async fn two_replicas(bench: &Bench, latency: Duration) -> Fallible<Section> {
+    let emulators = Emulators::start(fresh_ids(SERVERS), latency).await?;
+    let options = Options::default();
+    let first = BenchService::start(bench, &emulators.servers, &options).await?;
+    let second = first.replica(&emulators.servers, &options).await?;
+    let placed = bench
+        .load
+        .run(new_rooms(
+            vec![first.addr, second.addr],
+            harness::fresh_event(),
+            ROOMS,
+        ))
+        .await?;
+    second.stop().await;
+    first.stop().await;
+    let bbb = BbbClient::new(Timeouts::default());
+    let mut hosted: HashMap<String, usize> = HashMap::new();
+    for server in &emulators.servers {
+        for meeting in bbb.get_meetings(&server.endpoint).await? {
+            *hosted.entry(meeting.meeting_id).or_default() += 1;
+        }
+    }
+    let endpoints: Vec<Endpoint> = emulators
+        .servers
+        .iter()
+        .map(|s| s.endpoint.clone())
+        .collect();
+    let bare = bench.load.run(new_meetings(endpoints, ROOMS)).await?;
+
+    let ids: Vec<&str> = emulators.servers.iter().map(|s| s.id.as_str()).collect();
+    let counts = per_server(&placed.answers, &ids);
+    let (min, max) = (
+        counts.iter().copied().min().unwrap_or(0),
+        counts.iter().copied().max().unwrap_or(0),
+    );
+    let spread = max as f64 / min.max(1) as f64;
+    let even = ROOMS / SERVERS;
+    let (low, high) = (even - even / 10, even + even / 10);
+    let distinct: HashSet<&str> = placed.answers.iter().map(|p| p.meeting.as_str()).collect();
+    let on_bbb: usize = hosted.values().sum();
+    let doubled = hosted.values().filter(|&&n| n > 1).count();
+    Ok(Section {
+        scenario: "placement",
+        title: format!(
+            "Placement: {ROOMS} new rooms at once over {SERVERS} equal servers, two replicas on \
+             one PostgreSQL database"
+        ),
+        latency_ms: latency.as_millis() as u64,
+        conditions: "first joins alternate between the replicas; baseline: as many new-meeting \
+                     creates straight to the servers, round robin"
+            .to_owned(),
+        figures: vec![
+            Figure::text("rooms per server", spread, list(&counts)).goal(
+                &format!("each {low}–{high} (±10% of even)"),
+                counts.iter().all(|n| (low..=high).contains(n)),
+            ),
+            Figure::new("max/min", spread, ""),
+            Figure::new(
+                "distinct meetings in the answers",
+                distinct.len() as f64,
+                "",
+            )
+            .goal(&ROOMS.to_string(), distinct.len() == ROOMS),
+            Figure::new("meetings on the BBB servers", on_bbb as f64, "")
+                .goal(&ROOMS.to_string(), on_bbb == ROOMS),
+            Figure::new("meetingIDs on more than one server", doubled as f64, "")
+                .goal("0", doubled == 0),
+            Figure::new("first join p50", placed.samples.percentile_ms(0.5), "ms")
+                .baseline(bare.percentile_ms(0.5)),
+            Figure::new("first join p99", placed.samples.percentile_ms(0.99), "ms")
+                .baseline(bare.percentile_ms(0.99)),
+            Figure::new("failed first joins", placed.errors as f64, "")
+                .goal("0", placed.errors == 0),
+        ],
+        peak_rss_mib: 0.0,
+    })
+}
+
+fn per_server(placed: &[Placed], ids: &[&str]) -> Vec<usize> {
     ids.iter()
-        .map(|id| placed.iter().filter(|s| s == id).count())
+        .map(|id| placed.iter().filter(|p| p.server == *id).count())
         .collect()
 }
 
-fn list(counts: &[usize]) -> String {
+pub(super) fn list(counts: &[usize]) -> String {
     counts
         .iter()
         .map(usize::to_string)
@@ -159,31 +247,51 @@ fn list(counts: &[usize]) -> String {
         .join(" ")
 }
 
-/// First joins of `rooms` distinct rooms of one event, all at once; answers are server ids.
+/// Where a first join's room went.
+struct Placed {
+    server: String,
+    meeting: String,
+}
+
+/// First joins of `rooms` distinct rooms of one event, all at once, sent to the services at
+/// `addrs` in turn (replicas on one database).
 async fn new_rooms(
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     event: String,
     rooms: usize,
-) -> Fallible<harness::Answers<String>> {
+) -> Fallible<harness::Answers<Placed>> {
+    let per_service = rooms.div_ceil(addrs.len());
     let mut clients = Vec::new();
-    for _ in 0..rooms.div_ceil(STREAMS_PER_CONNECTION) {
-        clients.push(harness::client(addr).await?);
+    for &addr in &addrs {
+        let mut of_service = Vec::new();
+        for _ in 0..per_service.div_ceil(STREAMS_PER_CONNECTION) {
+            of_service.push(harness::client(addr).await?);
+        }
+        clients.push(of_service);
     }
     let mut calls = JoinSet::new();
     for i in 0..rooms {
-        let mut client = clients[i / STREAMS_PER_CONNECTION].clone();
+        let (service, nth) = (i % addrs.len(), i / addrs.len());
+        let mut client = clients[service][nth / STREAMS_PER_CONNECTION].clone();
         let request = harness::room(&event, &format!("room-{i}"), "u");
         calls.spawn(async move {
             let sent = Instant::now();
             let answer = client.room_url(harness::authed(request)).await;
-            (sent.elapsed(), answer.map(|a| a.into_inner().server_id))
+            let placed = answer.map(|a| {
+                let a = a.into_inner();
+                Placed {
+                    server: a.server_id,
+                    meeting: a.meeting_id,
+                }
+            });
+            (sent.elapsed(), placed)
         });
     }
     harness::gather(calls).await
 }
 
 /// Creates of `meetings` new meetings straight to the servers, round robin, all at once.
-async fn new_meetings(endpoints: Vec<Endpoint>, meetings: usize) -> Fallible<Samples> {
+pub(super) async fn new_meetings(endpoints: Vec<Endpoint>, meetings: usize) -> Fallible<Samples> {
     let bbb = BbbClient::new(Timeouts::default());
     let mut calls = JoinSet::new();
     for i in 0..meetings {
