@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     domain::Meeting,
-    store::{Decided, Planned, Reservation, StoreError},
+    store::{Decided, Planned, Reservation, SessionClaim, StoreError},
 };
 use std::{
     collections::{HashMap, HashSet},
@@ -27,8 +27,26 @@ const MAX_BATCH: usize = 500;
 const GATHER_STEP: std::time::Duration = std::time::Duration::from_millis(3);
 const GATHER_MAX: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// The server picked, and for a room's first meeting its row as stored.
-type Answer = Result<Option<(Arc<FleetServer>, Option<Meeting>)>, StoreError>;
+/// A meeting as stored, and whether this placement's write won (another replica may have been
+/// first).
+type Stored = (Meeting, bool);
+
+/// The server picked, and for a room's first meeting or new session its meeting as stored.
+type Answer = Result<Option<(Arc<FleetServer>, Option<Stored>)>, StoreError>;
+
+/// What a placement writes besides its reservation, in the same transaction.
+#[derive(Debug)]
+enum Write {
+    Nothing,
+    /// A room's first meeting (its server is filled in).
+    FirstRow(Meeting),
+    /// A room's new session: its meeting row id, its server and when it was placed there.
+    Session {
+        meeting_id: String,
+        from: String,
+        placed_at: i64,
+    },
+}
 
 /// A placement waiting for its batch.
 #[derive(Debug)]
@@ -41,8 +59,7 @@ pub(super) struct Pending {
     room: Option<String>,
     exclude: Vec<String>,
     meeting_id: String,
-    /// A room's first meeting, to be written with the placement (its server is filled in).
-    first_row: Option<Meeting>,
+    write: Write,
     reply: oneshot::Sender<Answer>,
 }
 
@@ -80,30 +97,49 @@ impl Fleet {
         exclude: &[String],
         meeting_id: &str,
     ) -> Result<Option<Arc<FleetServer>>, StoreError> {
-        let placed = self.enqueue(request, exclude, meeting_id, None).await?;
+        let placed = self
+            .enqueue(request, exclude, meeting_id, Write::Nothing)
+            .await?;
         Ok(placed.map(|(server, _)| server))
     }
 
     /// Places a room's first meeting `row` and writes the row in the placement's transaction.
-    /// Returns the room's meeting as stored: this one, or the one another replica wrote first
-    /// (then its server stands). `Ok(None)` when no server fits.
+    /// Returns the room's meeting as stored — this one, or the one another replica wrote first
+    /// (then its server stands) — and whether it is this one. `Ok(None)` when no server fits.
     #[tracing::instrument(name = "fleet.place", skip_all, fields(event = request.event_id, kind = ?request.kind, server = tracing::field::Empty))]
     pub async fn place_first(
         self: &Arc<Self>,
         request: &PlacementRequest<'_>,
         row: Meeting,
-    ) -> Result<Option<Meeting>, StoreError> {
+    ) -> Result<Option<(Meeting, bool)>, StoreError> {
         let meeting_id = row.bbb_meeting_id.clone();
-        let placed = self.enqueue(request, &[], &meeting_id, Some(row)).await?;
-        placed
-            .map(|(_, stored)| {
-                stored.ok_or_else(|| {
-                    StoreError(sea_orm::DbErr::RecordNotFound(
-                        "room meeting vanished".into(),
-                    ))
-                })
-            })
-            .transpose()
+        let placed = self
+            .enqueue(request, &[], &meeting_id, Write::FirstRow(row))
+            .await?;
+        written(placed)
+    }
+
+    /// Places a room's new session — `meeting`, on `meeting.server_id` since `placed_at` — and
+    /// claims it for the server chosen (which may be where it is) in the placement's
+    /// transaction. Returns the meeting as stored and whether this claim won; a claim that
+    /// lost (another replica decided the session first) reserved nothing. `Ok(None)` when no
+    /// server fits.
+    #[tracing::instrument(name = "fleet.place", skip_all, fields(event = request.event_id, kind = ?request.kind, server = tracing::field::Empty))]
+    pub async fn place_session(
+        self: &Arc<Self>,
+        request: &PlacementRequest<'_>,
+        meeting: &Meeting,
+        placed_at: i64,
+    ) -> Result<Option<(Meeting, bool)>, StoreError> {
+        let write = Write::Session {
+            meeting_id: meeting.id.clone(),
+            from: meeting.server_id.clone(),
+            placed_at,
+        };
+        let placed = self
+            .enqueue(request, &[], &meeting.bbb_meeting_id, write)
+            .await?;
+        written(placed)
     }
 
     async fn enqueue(
@@ -111,7 +147,7 @@ impl Fleet {
         request: &PlacementRequest<'_>,
         exclude: &[String],
         meeting_id: &str,
-        first_row: Option<Meeting>,
+        write: Write,
     ) -> Answer {
         let (reply, answer) = oneshot::channel();
         self.placements.push(Pending {
@@ -123,7 +159,7 @@ impl Fleet {
             room: request.room.map(str::to_owned),
             exclude: exclude.to_vec(),
             meeting_id: meeting_id.to_owned(),
-            first_row,
+            write,
             reply,
         });
         // The batch runs in a task of its own: a caller that gives up (its deadline passed)
@@ -207,20 +243,37 @@ impl Fleet {
                     .collect();
                 let status = status_of(&servers, &self.live(), &others, &waiting, now);
                 let (picks, made) = decide(&servers, status, &mut batch, view.event_rooms, now);
-                let first_rows = batch
-                    .iter_mut()
-                    .zip(&picks)
-                    .filter_map(|(pending, pick)| {
-                        let mut row = pending.first_row.clone()?;
-                        row.server_id = pick.as_ref()?.spec.id.clone();
-                        Some(row)
-                    })
-                    .collect();
+                let mut first_rows = Vec::new();
+                let mut sessions = Vec::new();
+                for (pending, pick) in batch.iter().zip(&picks) {
+                    let Some(to) = pick.as_ref().map(|s| s.spec.id.clone()) else {
+                        continue;
+                    };
+                    match &pending.write {
+                        Write::Nothing => {}
+                        Write::FirstRow(row) => first_rows.push(Meeting {
+                            server_id: to,
+                            ..row.clone()
+                        }),
+                        Write::Session {
+                            meeting_id,
+                            from,
+                            placed_at,
+                        } => sessions.push(SessionClaim {
+                            meeting_id: meeting_id.clone(),
+                            bbb_meeting_id: pending.meeting_id.clone(),
+                            from: from.clone(),
+                            placed_at: *placed_at,
+                            to,
+                        }),
+                    }
+                }
                 chosen = picks;
                 Decided {
                     made,
                     claimed: claimed.clone(),
                     first_rows,
+                    sessions,
                 }
             })
             .await;
@@ -236,7 +289,24 @@ impl Fleet {
                     }
                 }
                 for (pending, pick) in batch.into_iter().zip(chosen) {
-                    if let Some(server) = &pick {
+                    let row = match &pending.write {
+                        Write::Nothing => None,
+                        Write::FirstRow(row) => {
+                            let key = (
+                                row.event_id.clone(),
+                                row.room_id.clone().unwrap_or_default(),
+                            );
+                            stored.rooms.remove(&key).map(|m| {
+                                let ours = m.id == row.id;
+                                (m, ours)
+                            })
+                        }
+                        Write::Session { meeting_id, .. } => stored.sessions.remove(meeting_id),
+                    };
+                    // A session another replica claimed first keeps that replica's placement.
+                    let lost = matches!(pending.write, Write::Session { .. })
+                        && !row.as_ref().is_some_and(|(_, won)| *won);
+                    if let Some(server) = pick.as_ref().filter(|_| !lost) {
                         let kind = match pending.kind {
                             MeetingKind::Room => "room",
                             MeetingKind::Call => "call",
@@ -253,13 +323,6 @@ impl Fleet {
                             participants: pending.participants,
                         });
                     }
-                    let row = pending.first_row.as_ref().and_then(|row| {
-                        let key = (
-                            row.event_id.clone(),
-                            row.room_id.clone().unwrap_or_default(),
-                        );
-                        stored.remove(&key)
-                    });
                     let _ = pending.reply.send(Ok(pick.map(|server| (server, row))));
                 }
             }
@@ -273,6 +336,17 @@ impl Fleet {
             }
         }
     }
+}
+
+/// The meeting a placement wrote, as stored, and whether its write won.
+fn written(
+    placed: Option<(Arc<FleetServer>, Option<Stored>)>,
+) -> Result<Option<Stored>, StoreError> {
+    placed
+        .map(|(_, row)| {
+            row.ok_or_else(|| StoreError(sea_orm::DbErr::RecordNotFound("meeting vanished".into())))
+        })
+        .transpose()
 }
 
 /// Decides a batch: largest expected meeting first, each decision seeing the reservations of
@@ -370,7 +444,7 @@ mod tests {
             room: None,
             exclude: Vec::new(),
             meeting_id: room.into(),
-            first_row: None,
+            write: Write::Nothing,
             reply: oneshot::channel().0,
         }
     }

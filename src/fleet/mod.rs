@@ -396,6 +396,15 @@ impl Fleet {
         Some(polled.meetings.contains_key(meeting_id))
     }
 
+    /// Whether the last poll of the server ran at or after `since`.
+    pub fn polled_since(&self, server_id: &str, since: SystemTime) -> bool {
+        self.live()
+            .polled
+            .get(server_id)
+            .and_then(|p| p.at)
+            .is_some_and(|at| at >= since)
+    }
+
     /// Whether a meeting pinned to `server` may stay there: the server exists, answers, is not
     /// disabled, and — when cordoned — still runs the meeting.
     pub fn keeps(&self, server: &FleetServer, meeting_id: &str) -> bool {

@@ -495,23 +495,21 @@ impl Core {
             server_id: String::new(),
             imported: false,
         };
-        let id = new.id.clone();
-        let stored = self
-            .fleet
+        self.fleet
             .place_first(&room_placement(join), new)
             .await?
-            .ok_or(Error::BbbFailed(Failure::NoServer))?;
-        let placed_now = stored.id == id;
-        Ok((stored, placed_now))
+            .ok_or(Error::BbbFailed(Failure::NoServer))
     }
 
     /// A room whose server no longer holds its meeting starts a new session: the meeting is
     /// placed anew, by the fleet's load and reservations now rather than those of the room's
     /// first use (often a rehearsal days before). Same meetingID and passwords; the hosting
     /// history keeps its recordings findable. A meeting its server holds — running, or created
-    /// and waiting for its first user — stays: the poll only suggests the move, the server
-    /// confirms it, and a meeting placed a moment ago (its create may still be under way on
-    /// another replica) is left alone. Returns the meeting and whether it was placed now.
+    /// and waiting for its first user — stays: a poll that ran after the meeting's create had
+    /// settled and no longer lists it says it is gone (any later create is a placement, which
+    /// would show in `placed_at`); an older poll only suggests it, and the server is asked. A
+    /// meeting placed a moment ago (its create may still be under way on another replica) is
+    /// left alone. Returns the meeting and whether it was placed now.
     async fn session_start(
         &self,
         meeting: Meeting,
@@ -535,28 +533,29 @@ impl Core {
                 .fleet
                 .listed_on(&server.spec.id, &meeting.bbb_meeting_id)
                 .unwrap_or(true)
-            || !matches!(
+        {
+            return Ok((meeting, false));
+        }
+        let settled_at = std::time::UNIX_EPOCH
+            + Duration::from_millis(u64::try_from(placed_at).unwrap_or(0))
+            + settled;
+        if !self.fleet.polled_since(&server.spec.id, settled_at)
+            && !matches!(
                 self.fleet.holds(&server, &meeting.bbb_meeting_id).await,
                 Ok(false)
             )
         {
             return Ok((meeting, false));
         }
-        // (The event's rooms are counted without this one, the one being placed.)
-        let request = room_placement(join);
-        let Some(target) = self
+        // Staying is a claim too: a replica deciding the same session at this moment must not
+        // move the meeting away while this one creates it here.
+        let Some((stored, won)) = self
             .fleet
-            .place(&request, &[], &meeting.bbb_meeting_id)
+            .place_session(&room_placement(join), &meeting, placed_at)
             .await?
         else {
             return Ok((meeting, false));
         };
-        // Staying is a claim too: a replica deciding the same session at this moment must not
-        // move the meeting away while this one creates it here.
-        let (stored, won) = self
-            .store
-            .claim_session(&meeting.id, &meeting.server_id, &target.spec.id, placed_at)
-            .await?;
         if won && stored.server_id != meeting.server_id {
             count_move(&meeting, &stored, Move::NewSession);
         }

@@ -12,7 +12,8 @@ pub use import::{ImportPlan, ImportReport};
 pub use plan::Planned;
 pub use room_rows::RoomRows;
 pub use shared::{
-    Audit, AuditEntry, Decided, PlacementView, PolledMeeting, PolledServer, Put, Reservation,
+    Audit, AuditEntry, Decided, Placed, PlacementView, PolledMeeting, PolledServer, Put,
+    Reservation,
 };
 
 use crate::{
@@ -280,48 +281,6 @@ impl Store {
             .placed_room_meeting(event_id, room_id)
             .await?
             .map(|(meeting, _)| meeting))
-    }
-
-    /// Claims a room's new session for `to` (which may be `from`, its server now): only if
-    /// the meeting is still on `from` and was not placed again since `placed_at`, so of two
-    /// replicas deciding one session at once exactly one wins. Returns the meeting as stored
-    /// and whether this claim won.
-    pub async fn claim_session(
-        &self,
-        meeting_id: &str,
-        from: &str,
-        to: &str,
-        placed_at: i64,
-    ) -> Result<(Meeting, bool)> {
-        self.guarded(async {
-            let tx = self.write_tx().await?;
-            let claimed = meeting::Entity::update_many()
-                .col_expr(
-                    meeting::Column::ServerId,
-                    sea_orm::sea_query::Expr::value(to),
-                )
-                .col_expr(
-                    meeting::Column::PlacedAt,
-                    sea_orm::sea_query::Expr::value(now_ms().max(placed_at + 1)),
-                )
-                .filter(meeting::Column::Id.eq(meeting_id))
-                .filter(meeting::Column::ServerId.eq(from))
-                .filter(meeting::Column::PlacedAt.lte(placed_at))
-                .exec(&tx)
-                .await?
-                .rows_affected
-                > 0;
-            if claimed && from != to {
-                insert_host(&tx, meeting_id, to).await?;
-            }
-            let row = meeting::Entity::find_by_id(meeting_id.to_owned())
-                .one(&tx)
-                .await?
-                .ok_or_else(|| DbErr::RecordNotFound("claimed meeting vanished".into()))?;
-            tx.commit().await?;
-            Ok((meeting_from_row(row), claimed))
-        })
-        .await
     }
 
     /// Records a private call with its members, all or nothing.
@@ -612,6 +571,56 @@ pub(crate) async fn event_rooms(
         .into_iter()
         .map(|(server, n)| (server, n.max(0).unsigned_abs()))
         .collect())
+}
+
+/// A room's new session claimed for a server (see `claim`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionClaim {
+    /// The meeting's row id.
+    pub meeting_id: String,
+    /// Its BBB meetingID (what its reservation is recorded by).
+    pub bbb_meeting_id: String,
+    /// Its server when the placement read it, and when it was placed there.
+    pub from: String,
+    pub placed_at: i64,
+    /// The server placement chose; may be `from`.
+    pub to: String,
+}
+
+/// Claims a room's new session for `c.to`: only if the meeting is still on `c.from` and was
+/// not placed again since `c.placed_at`, so of two replicas deciding one session at once
+/// exactly one wins — staying is a claim too. Returns the meeting as stored and whether this
+/// claim won.
+pub(crate) async fn claim(
+    db: &impl ConnectionTrait,
+    c: &SessionClaim,
+) -> std::result::Result<(Meeting, bool), DbErr> {
+    let claimed = meeting::Entity::update_many()
+        .col_expr(
+            meeting::Column::ServerId,
+            sea_orm::sea_query::Expr::value(c.to.as_str()),
+        )
+        .col_expr(
+            meeting::Column::PlacedAt,
+            sea_orm::sea_query::Expr::value(now_ms().max(c.placed_at + 1)),
+        )
+        .filter(meeting::Column::Id.eq(c.meeting_id.as_str()))
+        .filter(meeting::Column::ServerId.eq(c.from.as_str()))
+        .filter(meeting::Column::PlacedAt.lte(c.placed_at))
+        .exec(db)
+        .await?
+        .rows_affected
+        > 0;
+    if claimed && c.from != c.to {
+        insert_host(db, &c.meeting_id, &c.to)
+            .await
+            .map_err(|e| e.0)?;
+    }
+    let row = meeting::Entity::find_by_id(c.meeting_id.clone())
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("claimed meeting vanished".into()))?;
+    Ok((meeting_from_row(row), claimed))
 }
 
 pub(crate) async fn insert_host<C: ConnectionTrait>(

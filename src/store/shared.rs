@@ -52,12 +52,23 @@ pub struct PlacementView<'a> {
 }
 
 /// What a round of placements decided: the reservations it makes, the rooms (event, room)
-/// whose planned sessions its placements take over, and the first rows of new rooms.
+/// whose planned sessions its placements take over, the first rows of new rooms, and the new
+/// sessions of rooms that have a meeting. A session claim that loses (another replica decided
+/// that session first) takes its reservation back.
 #[derive(Debug, Default)]
 pub struct Decided {
     pub made: Vec<Reservation>,
     pub claimed: Vec<(String, String)>,
     pub first_rows: Vec<Meeting>,
+    pub sessions: Vec<super::SessionClaim>,
+}
+
+/// What a round of placements wrote: new rooms' meetings as stored, and per session claimed
+/// (by meeting row id) the meeting as stored and whether the claim won.
+#[derive(Debug, Default)]
+pub struct Placed {
+    pub rooms: super::RoomRows,
+    pub sessions: HashMap<String, (Meeting, bool)>,
 }
 
 /// One meeting as the poller saw it.
@@ -333,7 +344,7 @@ impl Store {
         lead: Duration,
         events: &[(String, Vec<String>)],
         decide: impl FnOnce(PlacementView<'_>) -> Decided,
-    ) -> Result<super::RoomRows> {
+    ) -> Result<Placed> {
         self.guarded(async {
             let tx = self.write_tx().await?;
             // (SQLite's write lock is taken already: the transaction began IMMEDIATE.)
@@ -359,9 +370,10 @@ impl Store {
                 event_rooms.insert(event_id.clone(), rooms);
             }
             let Decided {
-                made,
+                mut made,
                 claimed,
                 first_rows,
+                sessions,
             } = decide(PlacementView {
                 reservations: &current,
                 planned: &planned,
@@ -370,10 +382,22 @@ impl Store {
             if !claimed.is_empty() {
                 super::plan::claim(&tx, &claimed, lead).await?;
             }
-            let stored = super::room_rows::write_first(&tx, &first_rows).await?;
+            let mut placed = Placed {
+                rooms: super::room_rows::write_first(&tx, &first_rows).await?,
+                sessions: HashMap::new(),
+            };
+            for session in &sessions {
+                let (meeting, won) = super::claim(&tx, session).await?;
+                if !won {
+                    made.retain(|r| r.meeting_id != session.bbb_meeting_id);
+                }
+                placed
+                    .sessions
+                    .insert(session.meeting_id.clone(), (meeting, won));
+            }
             if made.is_empty() {
                 tx.commit().await?;
-                return Ok(stored);
+                return Ok(placed);
             }
             let rows = made.iter().map(|r| reservation::ActiveModel {
                 meeting_id: Set(r.meeting_id.clone()),
@@ -394,7 +418,7 @@ impl Store {
                 .exec(&tx)
                 .await?;
             tx.commit().await?;
-            Ok(stored)
+            Ok(placed)
         })
         .await
     }

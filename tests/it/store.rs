@@ -82,6 +82,29 @@ async fn the_servers_file_wins_and_servers_that_leave_it_are_disabled(db: TestDb
     assert_eq!(b.state, ServerState::Enabled);
 }
 
+/// Claims a room's new session for `to`, as a placement does, in its transaction.
+async fn claim(store: &Store, from: &str, to: &str, placed_at: i64) -> (Meeting, bool) {
+    let session = eventyay_bbb::store::SessionClaim {
+        meeting_id: "m1".into(),
+        bbb_meeting_id: "bbb-m1".into(),
+        from: from.into(),
+        placed_at,
+        to: to.into(),
+    };
+    store
+        .reserve_with(Duration::from_secs(300), Duration::ZERO, &[], |_| {
+            eventyay_bbb::store::Decided {
+                sessions: vec![session],
+                ..Default::default()
+            }
+        })
+        .await
+        .unwrap()
+        .sessions
+        .remove("m1")
+        .unwrap()
+}
+
 /// Writes a room's first row as a placement does, in its transaction; returns the room's row
 /// as stored.
 async fn first_row(store: &Store, row: Meeting) -> Meeting {
@@ -95,6 +118,7 @@ async fn first_row(store: &Store, row: Meeting) -> Meeting {
         })
         .await
         .unwrap()
+        .rooms
         .remove(&key)
         .unwrap()
 }
@@ -394,15 +418,9 @@ async fn one_claim_decides_a_new_session(db: TestDb) {
         .unwrap()
         .unwrap();
 
-    let (stays, won) = store
-        .claim_session("m1", "a", "a", placed_at)
-        .await
-        .unwrap();
+    let (stays, won) = claim(&store, "a", "a", placed_at).await;
     assert!(won && stays.server_id == "a");
-    let (late, won) = store
-        .claim_session("m1", "a", "b", placed_at)
-        .await
-        .unwrap();
+    let (late, won) = claim(&store, "a", "b", placed_at).await;
     assert!(!won, "the second claim from the same reading lost");
     assert_eq!(late.server_id, "a");
 
@@ -412,7 +430,7 @@ async fn one_claim_decides_a_new_session(db: TestDb) {
         .await
         .unwrap()
         .unwrap();
-    let (moved, won) = store.claim_session("m1", "a", "c", again).await.unwrap();
+    let (moved, won) = claim(&store, "a", "c", again).await;
     assert!(won && moved.server_id == "c");
     let mut hosts = store.hosts("m1").await.unwrap();
     hosts.sort();
