@@ -1,9 +1,12 @@
 """The lifecycle hooks (a user deleted, an event cleared) and the sync client's view of them."""
 from __future__ import annotations
 
-import pytest
+from datetime import datetime, timedelta, timezone
 
-from eventyay_bbb import BbbClient, BbbError
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from eventyay_bbb import BbbClient, BbbError, pb
 from eventyay_bbb.live import LiveBbb
 
 from helpers import JOIN, Stack, bbb_room, context, enters, meeting_info, query, reply_error, run_live, unique
@@ -112,3 +115,38 @@ def test_dns_targets_resolve_and_balance(stack: Stack) -> None:
     with BbbClient(f"dns:///localhost:{port}", token=stack.token, insecure=True) as client:
         for _ in range(3):
             assert client.availability(event_id="e", organizer_id="org").rooms
+
+
+def test_a_kept_schedule_sends_each_room_to_its_planned_server(stack: Stack) -> None:
+    event = unique("ev")
+    start = datetime.now(timezone.utc) + timedelta(minutes=1)
+
+    def at(t: datetime) -> Timestamp:
+        stamp = Timestamp()
+        stamp.FromDatetime(t)
+        return stamp
+
+    sessions = [
+        pb.PlannedSession(
+            room_id=f"r{i}", start=at(start), end=at(start + timedelta(hours=1)), expected_participants=size
+        )
+        for i, size in enumerate([400, 30, 30, 30])
+    ]
+    with BbbClient(stack.target, token_file=stack.token_file, insecure=True) as client:
+        kept = client.plan_schedule(event_id=event, organizer_id="org", sessions=sessions, keep=True)
+        assert kept.kept == 4
+        planned = {p.room_id: p.server_id for p in kept.placements}
+        assert planned["r0"] not in {planned["r1"], planned["r2"], planned["r3"]}
+        for room in ["r1", "r2", "r3", "r0"]:
+            joined = client.room_url(
+                event_id=event,
+                organizer_id="org",
+                room_id=room,
+                room_name=room,
+                user={"id": "ada", "display_name": "Ada"},
+                permissions=[JOIN],
+            )
+            assert joined.server_id == planned[room]
+        # A forecast alone keeps nothing.
+        assert client.plan_schedule(event_id=event, organizer_id="org", sessions=sessions).kept == 0
+        client.delete_event(event, end_meetings=True)
