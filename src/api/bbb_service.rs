@@ -295,7 +295,9 @@ impl BbbService for BbbApi {
         let (sessions, slot) = schedule(r.sessions, r.slot_minutes)?;
         let forecast = self
             .meetings
-            .forecast(&event_id, &organizer_id, &sessions, slot);
+            .forecast(&event_id, &organizer_id, &sessions, slot)
+            .await
+            .map_err(ApiError::from)?;
         let kept = if r.keep {
             let plan = forecast.plan(&event_id, &sessions);
             self.meetings

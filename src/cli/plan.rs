@@ -90,11 +90,13 @@ pub async fn run(args: PlanArgs) -> Result<(), Box<dyn Error>> {
         Thresholds::default(),
         BbbClient::new(Default::default()),
     );
+    let kept = crate::meetings::kept_beside(&store, &schedule.event_id, &sessions).await?;
     let forecast = plan::forecast(
         &fleet.snapshot(),
         &schedule.event_id,
         &schedule.organizer_id,
         &sessions,
+        &kept,
         slot,
     );
     let mut short_slots = 0;

@@ -1,8 +1,8 @@
 //! A schedule's forecast: where its sessions would run, slot by slot, and what the fleet cannot
 //! hold. The sessions are placed as placement would place them when they start — same tiers,
 //! weights and caps, largest first among those that start together, each keeping its server
-//! until it ends — on the fleet as configured now. The load they would meet from other events
-//! is not known ahead and not counted.
+//! until it ends — on the fleet as configured now, beside the sessions other events' kept plans
+//! have on it. Load from meetings nobody planned is not known ahead and not counted.
 //!
 //! A kept forecast is the event's plan: a room whose planned session runs or is about to start
 //! goes to its planned server when it is placed (if that server can take it then), and the
@@ -196,12 +196,14 @@ pub fn check(
 }
 
 /// Forecasts `sessions` of one event in slots of `slot` on `servers` (disabled and cordoned
-/// servers take nothing). `sessions` must end after they start (the API checks).
+/// servers take nothing), beside `kept`: other events' planned sessions, on their planned
+/// servers. `sessions` must end after they start (the API checks).
 pub fn forecast(
     servers: &HashMap<String, Arc<FleetServer>>,
     event_id: &str,
     organizer_id: &str,
     sessions: &[Session],
+    kept: &[Planned],
     slot: Duration,
 ) -> Forecast {
     let Some(first) = sessions.iter().map(|s| s.start).min() else {
@@ -243,6 +245,11 @@ pub fn forecast(
         for &i in &running {
             if let Some(Some(server)) = assigned.get(&i) {
                 place(&mut status, server, sessions[i].participants);
+            }
+        }
+        for other in kept.iter().filter(|p| p.start < end && p.end > start) {
+            if let Some(st) = status.get_mut(&other.server_id) {
+                st.reserve(other.participants);
             }
         }
         let mut starting: Vec<usize> = running
@@ -372,7 +379,14 @@ mod tests {
             session("keynote", 60, 90, 500),
             session("late", 75, 90, 100),
         ];
-        let f = forecast(&servers, "ev", "org", &sessions, Duration::from_secs(900));
+        let f = forecast(
+            &servers,
+            "ev",
+            "org",
+            &sessions,
+            &[],
+            Duration::from_secs(900),
+        );
         assert_eq!(f.slots.len(), 6);
         assert!(f.slots[..4].iter().all(|s| s.unplaced.is_empty()));
         let nine: Vec<u64> = f.slots[0].servers.iter().map(|s| s.participants).collect();
@@ -393,7 +407,14 @@ mod tests {
         let servers = HashMap::from([server("a", |_| {}), server("b", |_| {})]);
         let mut sessions = vec![session("keynote", 0, 60, 500)];
         sessions.extend((0..10).map(|i| session(&format!("w{i}"), 0, 30, 20)));
-        let f = forecast(&servers, "ev", "org", &sessions, Duration::from_secs(900));
+        let f = forecast(
+            &servers,
+            "ev",
+            "org",
+            &sessions,
+            &[],
+            Duration::from_secs(900),
+        );
         let keynote = &f
             .placements
             .iter()
@@ -418,7 +439,48 @@ mod tests {
         assert_eq!((on_keynote.meetings, on_keynote.participants), (1, 500));
         assert_eq!(
             f,
-            forecast(&servers, "ev", "org", &sessions, Duration::from_secs(900))
+            forecast(
+                &servers,
+                "ev",
+                "org",
+                &sessions,
+                &[],
+                Duration::from_secs(900)
+            )
         );
+    }
+
+    /// Another event's kept plan has a 250-participant session on a at 9:00: the workshop of
+    /// 200 goes to b, and a second one finds no room on either 300-cap server.
+    #[test]
+    fn other_events_kept_plans_count() {
+        let servers = HashMap::from([
+            server("a", |s| s.max_participants = 300),
+            server("b", |s| s.max_participants = 300),
+        ]);
+        let elsewhere = Planned {
+            event_id: "other".into(),
+            room_id: "plenary".into(),
+            start: at(0),
+            end: at(60),
+            participants: 250,
+            server_id: "a".into(),
+            meeting_id: None,
+            claimed: false,
+        };
+        let sessions = [session("w1", 0, 60, 200), session("w2", 0, 60, 200)];
+        let f = forecast(
+            &servers,
+            "ev",
+            "org",
+            &sessions,
+            std::slice::from_ref(&elsewhere),
+            Duration::from_secs(3600),
+        );
+        assert_eq!(f.placements.len(), 1);
+        assert_eq!(f.placements[0].server_id, "b");
+        assert_eq!(f.slots[0].unplaced.len(), 1);
+        let a = &f.slots[0].servers[0];
+        assert_eq!((a.server_id.as_str(), a.participants), ("a", 250));
     }
 }

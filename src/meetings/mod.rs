@@ -330,21 +330,24 @@ impl Meetings {
         self.core.fleet.availability(event_id, organizer_id)
     }
 
-    /// Where a schedule's sessions would run, slot by slot (see `fleet::plan`).
-    pub fn forecast(
+    /// Where a schedule's sessions would run, slot by slot, beside other events' kept plans
+    /// (see `fleet::plan`).
+    pub async fn forecast(
         &self,
         event_id: &str,
         organizer_id: &str,
         sessions: &[crate::fleet::plan::Session],
         slot: Duration,
-    ) -> crate::fleet::plan::Forecast {
-        crate::fleet::plan::forecast(
+    ) -> Result<crate::fleet::plan::Forecast, Error> {
+        let kept = kept_beside(&self.core.store, event_id, sessions).await?;
+        Ok(crate::fleet::plan::forecast(
             &self.core.fleet.snapshot(),
             event_id,
             organizer_id,
             sessions,
+            &kept,
             slot,
-        )
+        ))
     }
 
     /// Keeps `plan` as the event's plan (replacing its earlier one), and applies it here at
@@ -689,6 +692,20 @@ impl Core {
             .await?;
         count_move(meeting, &stored, why);
         Ok(stored)
+    }
+}
+
+/// Other events' kept sessions over the span of `sessions`, which a forecast of them counts.
+pub async fn kept_beside(
+    store: &Store,
+    event_id: &str,
+    sessions: &[crate::fleet::plan::Session],
+) -> Result<Vec<crate::store::Planned>, StoreError> {
+    let from = sessions.iter().map(|s| s.start).min();
+    let to = sessions.iter().map(|s| s.end).max();
+    match (from, to) {
+        (Some(from), Some(to)) => store.planned_between(event_id, from, to).await,
+        _ => Ok(Vec::new()),
     }
 }
 

@@ -5,7 +5,7 @@ use super::shared::{to_ms, to_time};
 use super::{Result, Store, entities::meeting, entities::planned_session, now_ms};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 use std::{
@@ -29,6 +29,9 @@ pub struct Planned {
     /// A placement of the room took the session over (its reservation ends).
     pub claimed: bool,
 }
+
+/// The most sessions of other events a forecast counts.
+pub const MAX_OVERLAPPING: u64 = 20_000;
 
 /// Rows per insert: 6 columns each, far below SQLite's 32,766 parameters.
 const INSERT_CHUNK: usize = 1_000;
@@ -93,6 +96,41 @@ impl Store {
             }
             tx.commit().await?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Other events' kept sessions with a server that overlap `from`..`to`: at most
+    /// `MAX_OVERLAPPING`, the earliest first.
+    pub async fn planned_between(
+        &self,
+        except_event: &str,
+        from: SystemTime,
+        to: SystemTime,
+    ) -> Result<Vec<Planned>> {
+        self.guarded(async {
+            let rows = planned_session::Entity::find()
+                .filter(planned_session::Column::EventId.ne(except_event))
+                .filter(planned_session::Column::ServerId.ne(""))
+                .filter(planned_session::Column::EndAt.gt(to_ms(from)))
+                .filter(planned_session::Column::StartAt.lt(to_ms(to)))
+                .order_by_asc(planned_session::Column::StartAt)
+                .limit(MAX_OVERLAPPING)
+                .all(&self.db)
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|row| Planned {
+                    start: to_time(row.start_at),
+                    end: to_time(row.end_at),
+                    participants: u32::try_from(row.participants).unwrap_or(0),
+                    event_id: row.event_id,
+                    room_id: row.room_id,
+                    server_id: row.server_id,
+                    meeting_id: None,
+                    claimed: row.claimed_at > 0,
+                })
+                .collect())
         })
         .await
     }
