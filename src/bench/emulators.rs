@@ -67,6 +67,11 @@ pub fn fresh_ids(n: usize) -> Vec<String> {
 }
 
 impl Emulators {
+    /// Every server's signing endpoint, for the baselines' direct calls.
+    pub fn endpoints(&self) -> Vec<crate::bbb::Endpoint> {
+        self.servers.iter().map(|s| s.endpoint.clone()).collect()
+    }
+
     /// Starts one emulated server per id, answering after `latency`.
     pub async fn start(ids: Vec<String>, latency: Duration) -> Fallible<Emulators> {
         let secrets: Vec<String> = ids.iter().map(|_| random_text(40)).collect();

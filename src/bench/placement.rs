@@ -7,7 +7,7 @@ use super::{
     emulators::{Emulators, fresh_ids},
     harness::{self, BenchService, Options},
     measure::Samples,
-    report::{Figure, Section},
+    report::{self, Figure, Section},
 };
 use crate::bbb::{BbbClient, Endpoint, Query, Timeouts};
 use std::{
@@ -35,21 +35,11 @@ pub async fn run(bench: &Bench, latency: Duration) -> Fallible<Vec<Section>> {
         .run(new_rooms(vec![service.addr], harness::fresh_event(), ROOMS))
         .await?;
     service.stop().await;
-    let endpoints: Vec<Endpoint> = emulators
-        .servers
-        .iter()
-        .map(|s| s.endpoint.clone())
-        .collect();
+    let endpoints = emulators.endpoints();
     let bare = bench.load.run(new_meetings(endpoints, ROOMS)).await?;
     let ids: Vec<&str> = emulators.servers.iter().map(|s| s.id.as_str()).collect();
     let counts = per_server(&placed.answers, &ids);
-    let (min, max) = (
-        counts.iter().copied().min().unwrap_or(0),
-        counts.iter().copied().max().unwrap_or(0),
-    );
-    let spread = max as f64 / min.max(1) as f64;
-    let even = ROOMS / SERVERS;
-    let (low, high) = (even - even / 10, even + even / 10);
+    let (spread, low, high) = spread(&counts);
     let p50 = placed.samples.percentile_ms(0.5);
     let p99 = placed.samples.percentile_ms(0.99);
     let mut sections = vec![Section {
@@ -177,22 +167,12 @@ async fn two_replicas(bench: &Bench, latency: Duration) -> Fallible<Section> {
             *hosted.entry(meeting.meeting_id).or_default() += 1;
         }
     }
-    let endpoints: Vec<Endpoint> = emulators
-        .servers
-        .iter()
-        .map(|s| s.endpoint.clone())
-        .collect();
+    let endpoints = emulators.endpoints();
     let bare = bench.load.run(new_meetings(endpoints, ROOMS)).await?;
 
     let ids: Vec<&str> = emulators.servers.iter().map(|s| s.id.as_str()).collect();
     let counts = per_server(&placed.answers, &ids);
-    let (min, max) = (
-        counts.iter().copied().min().unwrap_or(0),
-        counts.iter().copied().max().unwrap_or(0),
-    );
-    let spread = max as f64 / min.max(1) as f64;
-    let even = ROOMS / SERVERS;
-    let (low, high) = (even - even / 10, even + even / 10);
+    let (spread, low, high) = spread(&counts);
     let distinct: HashSet<&str> = placed.answers.iter().map(|p| p.meeting.as_str()).collect();
     let on_bbb: usize = hosted.values().sum();
     let doubled = hosted.values().filter(|&&n| n > 1).count();
@@ -222,15 +202,26 @@ async fn two_replicas(bench: &Bench, latency: Duration) -> Fallible<Section> {
                 .goal(&ROOMS.to_string(), on_bbb == ROOMS),
             Figure::new("meetingIDs on more than one server", doubled as f64, "")
                 .goal("0", doubled == 0),
-            Figure::new("first join p50", placed.samples.percentile_ms(0.5), "ms")
-                .baseline(bare.percentile_ms(0.5)),
-            Figure::new("first join p99", placed.samples.percentile_ms(0.99), "ms")
-                .baseline(bare.percentile_ms(0.99)),
-            Figure::new("failed first joins", placed.errors as f64, "")
-                .goal("0", placed.errors == 0),
-        ],
+        ]
+        .into_iter()
+        .chain(report::first_joins(&placed.samples, &bare, placed.errors))
+        .collect(),
         peak_rss_mib: 0.0,
     })
+}
+
+/// Of `ROOMS` rooms per server: max/min, and the ±10% band around an even share.
+fn spread(counts: &[usize]) -> (f64, usize, usize) {
+    let (min, max) = (
+        counts.iter().copied().min().unwrap_or(0),
+        counts.iter().copied().max().unwrap_or(0),
+    );
+    let even = ROOMS / SERVERS;
+    (
+        max as f64 / min.max(1) as f64,
+        even - even / 10,
+        even + even / 10,
+    )
 }
 
 fn per_server(placed: &[Placed], ids: &[&str]) -> Vec<usize> {

@@ -244,6 +244,21 @@ impl Report {
     }
 }
 
+/// A burst's first-join p50 and p99 against its baseline's, and its failures (goal: none).
+pub fn first_joins(
+    samples: &super::measure::Samples,
+    baseline: &super::measure::Samples,
+    errors: usize,
+) -> [Figure; 3] {
+    [
+        Figure::new("first join p50", samples.percentile_ms(0.5), "ms")
+            .baseline(baseline.percentile_ms(0.5)),
+        Figure::new("first join p99", samples.percentile_ms(0.99), "ms")
+            .baseline(baseline.percentile_ms(0.99)),
+        Figure::new("failed first joins", errors as f64, "").goal("0", errors == 0),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,10 +16,10 @@ use super::{
     harness::{self, BenchService, Options},
     measure::ms,
     placement,
-    report::{Figure, Section},
+    report::{self, Figure, Section},
 };
 use crate::{
-    bbb::{BbbClient, Endpoint, Query, Timeouts},
+    bbb::{BbbClient, Query, Timeouts},
     proto::{self, ServerInfo},
 };
 use std::{
@@ -272,11 +272,7 @@ async fn session_placement(bench: &Bench, latency: Duration) -> Fallible<Section
         .await?;
     let creates = emulators.calls("create").await? - creates_before;
     service.stop().await;
-    let endpoints: Vec<Endpoint> = emulators
-        .servers
-        .iter()
-        .map(|s| s.endpoint.clone())
-        .collect();
+    let endpoints = emulators.endpoints();
     let bare = bench
         .load
         .run(placement::new_meetings(endpoints, ROOMS))
@@ -415,11 +411,7 @@ async fn sized_placement(bench: &Bench, latency: Duration) -> Fallible<Section> 
         ))
         .await?;
     service.stop().await;
-    let endpoints: Vec<Endpoint> = emulators
-        .servers
-        .iter()
-        .map(|s| s.endpoint.clone())
-        .collect();
+    let endpoints = emulators.endpoints();
     let bare = bench
         .load
         .run(placement::new_meetings(endpoints, count))
@@ -466,13 +458,10 @@ async fn sized_placement(bench: &Bench, latency: Duration) -> Fallible<Section> 
                 keynote.is_some() && beside == 0,
             ),
             Figure::new("most workshops on one server", most as f64, ""),
-            Figure::new("first join p50", placed.samples.percentile_ms(0.5), "ms")
-                .baseline(bare.percentile_ms(0.5)),
-            Figure::new("first join p99", placed.samples.percentile_ms(0.99), "ms")
-                .baseline(bare.percentile_ms(0.99)),
-            Figure::new("failed first joins", placed.errors as f64, "")
-                .goal("0", placed.errors == 0),
-        ],
+        ]
+        .into_iter()
+        .chain(report::first_joins(&placed.samples, &bare, placed.errors))
+        .collect(),
         peak_rss_mib: 0.0,
     })
 }

@@ -120,16 +120,7 @@ impl Store {
                 .await?;
             Ok(rows
                 .into_iter()
-                .map(|row| Planned {
-                    start: to_time(row.start_at),
-                    end: to_time(row.end_at),
-                    participants: u32::try_from(row.participants).unwrap_or(0),
-                    event_id: row.event_id,
-                    room_id: row.room_id,
-                    server_id: row.server_id,
-                    meeting_id: None,
-                    claimed: row.claimed_at > 0,
-                })
+                .map(|row| planned_from_row(row, None))
                 .collect())
         })
         .await
@@ -139,6 +130,19 @@ impl Store {
     pub async fn planned_now(&self, lead: Duration) -> Result<Vec<Planned>> {
         self.guarded(async { Ok(planned_within(&self.db, lead).await?) })
             .await
+    }
+}
+
+fn planned_from_row(row: planned_session::Model, meeting_id: Option<String>) -> Planned {
+    Planned {
+        start: to_time(row.start_at),
+        end: to_time(row.end_at),
+        participants: u32::try_from(row.participants).unwrap_or(0),
+        claimed: row.claimed_at > 0,
+        event_id: row.event_id,
+        room_id: row.room_id,
+        server_id: row.server_id,
+        meeting_id,
     }
 }
 
@@ -177,17 +181,11 @@ pub(super) async fn planned_within(
     }
     Ok(rows
         .into_iter()
-        .map(|row| Planned {
-            meeting_id: meetings
+        .map(|row| {
+            let meeting_id = meetings
                 .get(&(row.event_id.clone(), row.room_id.clone()))
-                .cloned(),
-            claimed: row.claimed_at > 0,
-            start: to_time(row.start_at),
-            end: to_time(row.end_at),
-            participants: u32::try_from(row.participants).unwrap_or(0),
-            event_id: row.event_id,
-            room_id: row.room_id,
-            server_id: row.server_id,
+                .cloned();
+            planned_from_row(row, meeting_id)
         })
         .collect())
 }
