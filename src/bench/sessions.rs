@@ -7,6 +7,10 @@
 //!   server that may host them should get its even share, and every room keeps its meetingID.
 //! - sized placement: a 500-participant keynote and ten 20-participant workshops start
 //!   together; the keynote's expected size is reserved, so no workshop shares its server.
+//! - planned placement: the same sessions kept as the event's plan a minute before they start,
+//!   the workshops first-joined one at a time before the keynote, without sizes (the live
+//!   module sends none): each lands on its planned server, the keynote's held in reserve for
+//!   it. Its baseline is as many bare creates, one at a time.
 //!
 //! The baselines are as many bare creates sent straight to the emulators, all at once.
 
@@ -56,6 +60,7 @@ pub async fn run(bench: &Bench, latency: Duration) -> Fallible<Vec<Section>> {
     Ok(vec![
         session_placement(bench, latency).await?,
         sized_placement(bench, latency).await?,
+        planned_placement(bench, latency).await?,
     ])
 }
 
@@ -458,6 +463,112 @@ async fn sized_placement(bench: &Bench, latency: Duration) -> Fallible<Section> 
                 keynote.is_some() && beside == 0,
             ),
             Figure::new("most workshops on one server", most as f64, ""),
+        ]
+        .into_iter()
+        .chain(report::first_joins(&placed.samples, &bare, placed.errors))
+        .collect(),
+        peak_rss_mib: 0.0,
+    })
+}
+
+async fn planned_placement(bench: &Bench, latency: Duration) -> Fallible<Section> {
+    let emulators = Emulators::start(fresh_ids(SERVERS), latency).await?;
+    let service = BenchService::start(bench, &emulators.servers, &Options::default()).await?;
+    let event = harness::fresh_event();
+    let start = std::time::SystemTime::now() + Duration::from_secs(60);
+    let at = |t: std::time::SystemTime| Some(prost_types::Timestamp::from(t));
+    let sessions: Vec<proto::PlannedSession> = std::iter::once(("keynote".to_owned(), KEYNOTE))
+        .chain((0..WORKSHOPS).map(|i| (format!("workshop-{i}"), WORKSHOP)))
+        .map(|(room, participants)| proto::PlannedSession {
+            room_id: room,
+            start: at(start),
+            end: at(start + Duration::from_secs(3600)),
+            expected_participants: participants,
+        })
+        .collect();
+    let count = sessions.len();
+    let addr = service.addr;
+    let (kept, placed) = bench
+        .load
+        .run(async move {
+            let mut client = harness::client(addr).await?;
+            let request = proto::PlanScheduleRequest {
+                event_id: event.clone(),
+                organizer_id: "bench-org".into(),
+                sessions,
+                slot_minutes: 0,
+                keep: true,
+            };
+            let kept = client
+                .plan_schedule(harness::authed(request))
+                .await?
+                .into_inner();
+            // Workshops first, the keynote last, each alone: without the plan they would take
+            // the emptiest servers in turn, the keynote's among them.
+            let mut rooms: Vec<(String, u32)> = (0..WORKSHOPS)
+                .map(|i| (format!("workshop-{i}"), 0))
+                .collect();
+            rooms.push(("keynote".into(), 0));
+            let placed = first_joins(addr, event, rooms, false).await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((kept, placed))
+        })
+        .await?;
+    service.stop().await;
+    let endpoints = emulators.endpoints();
+    let bare = bench
+        .load
+        .run(async move {
+            let mut samples = crate::bench::measure::Samples::default();
+            for _ in 0..count {
+                samples.extend(placement::new_meetings(endpoints.clone(), 1).await?);
+            }
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(samples)
+        })
+        .await?;
+
+    let planned = |room: &str| {
+        kept.placements
+            .iter()
+            .find(|p| p.room_id == room)
+            .map(|p| p.server_id.as_str())
+    };
+    // (first_joins numbers the rooms in the order given: the keynote is last.)
+    let name = |j: &Join| {
+        if j.room == WORKSHOPS {
+            "keynote".to_owned()
+        } else {
+            format!("workshop-{}", j.room)
+        }
+    };
+    let followed = placed
+        .answers
+        .iter()
+        .filter(|j| planned(&name(j)) == Some(j.server.as_str()))
+        .count();
+    let keynote_server = planned("keynote").unwrap_or_default();
+    let beside = placed
+        .answers
+        .iter()
+        .filter(|j| j.room != WORKSHOPS && j.server == keynote_server)
+        .count();
+    Ok(Section {
+        scenario: "sessions",
+        title: format!(
+            "Planned placement: a kept plan of a {KEYNOTE}-participant keynote and {WORKSHOPS} \
+             workshops of {WORKSHOP}, the workshops joined first, one at a time"
+        ),
+        latency_ms: latency.as_millis() as u64,
+        conditions: format!(
+            "{SERVERS} servers; kept with PlanSchedule a minute before the start; baseline: \
+             {count} bare creates, one at a time"
+        ),
+        figures: vec![
+            Figure::new("sessions kept", f64::from(kept.kept), "")
+                .goal(&count.to_string(), kept.kept as usize == count),
+            Figure::new("sessions on their planned server", followed as f64, "")
+                .goal(&count.to_string(), followed == count),
+            Figure::new("workshops on the keynote's server", beside as f64, "")
+                .goal("0", beside == 0 && !keynote_server.is_empty()),
         ]
         .into_iter()
         .chain(report::first_joins(&placed.samples, &bare, placed.errors))
