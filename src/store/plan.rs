@@ -30,6 +30,10 @@ pub struct Planned {
     pub claimed: bool,
 }
 
+/// The most planned sessions placement reads (running, or starting within the lead), the
+/// latest to start first: far more than a fleet runs meetings at once.
+const MAX_ACTIVE: u64 = 20_000;
+
 /// The most sessions of other events a forecast counts.
 pub const MAX_OVERLAPPING: u64 = 20_000;
 
@@ -156,8 +160,16 @@ pub(super) async fn planned_within(
     let rows = planned_session::Entity::find()
         .filter(planned_session::Column::EndAt.gt(now))
         .filter(planned_session::Column::StartAt.lte(soon))
+        .order_by_desc(planned_session::Column::StartAt)
+        .limit(MAX_ACTIVE)
         .all(db)
         .await?;
+    if rows.len() as u64 >= MAX_ACTIVE {
+        tracing::warn!(
+            limit = MAX_ACTIVE,
+            "more planned sessions run at once than placement reads; the earliest started are left out"
+        );
+    }
     let mut rooms: HashMap<&str, Vec<&str>> = HashMap::new();
     for row in &rows {
         rooms.entry(&row.event_id).or_default().push(&row.room_id);
