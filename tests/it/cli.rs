@@ -3,7 +3,7 @@
 
 use crate::common::*;
 use eventyay_bbb::{
-    proto::bbb_service_client::BbbServiceClient,
+    proto::{self, bbb_service_client::BbbServiceClient},
     sim::{SimConfig, SimServer},
 };
 use std::{
@@ -316,6 +316,28 @@ async fn the_servers_command_drives_the_fleet_and_never_shows_a_secret() {
     let secret_file = app.db.dir.path().join("secret");
     std::fs::write(&secret_file, "cli-canary-secret-77\n").unwrap();
     let extra_url = extra.base_url();
+    // A kept plan: the room "stage" starts in a minute, 300 expected.
+    let start = std::time::SystemTime::now() + Duration::from_secs(60);
+    let at = |t: std::time::SystemTime| Some(prost_types::Timestamp::from(t));
+    let kept = app
+        .client()
+        .await
+        .plan_schedule(authed(proto::PlanScheduleRequest {
+            event_id: "ev-1".into(),
+            organizer_id: "org-1".into(),
+            sessions: vec![proto::PlannedSession {
+                room_id: "stage".into(),
+                start: at(start),
+                end: at(start + Duration::from_secs(3600)),
+                expected_participants: 300,
+            }],
+            slot_minutes: 0,
+            keep: true,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let stage = kept.placements[0].server_id.clone();
     let blocking = tokio::task::spawn_blocking(move || {
         let servers = |args: &[&str]| {
             let out = Command::new(BIN)
@@ -379,6 +401,12 @@ async fn the_servers_command_drives_the_fleet_and_never_shows_a_secret() {
         assert!(
             explained.contains("would choose:") && explained.contains("cordoned"),
             "{explained}"
+        );
+        let planned = run(&["explain", "ev-1", "org-1", "--room", "stage"]);
+        assert!(
+            planned.contains(&format!("planned: {stage} from "))
+                && planned.contains("300 expected, reserved there now"),
+            "{planned}"
         );
         let audit = run(&["audit"]);
         assert!(
