@@ -107,29 +107,34 @@ pub(super) async fn write_first(
         .iter()
         .filter(|m| seen.insert((m.event_id.as_str(), m.room_id.as_deref())))
         .collect();
-    meeting::Entity::insert_many(fresh.iter().map(|m| meeting_row(m)))
+    let inserted = meeting::Entity::insert_many(fresh.iter().map(|m| meeting_row(m)))
         .on_conflict_do_nothing_on([meeting::Column::EventId, meeting::Column::RoomId])
-        .exec(tx)
-        .await?;
-    let keys: Vec<(String, String)> = fresh
-        .iter()
-        .map(|m| (m.event_id.clone(), m.room_id.clone().unwrap_or_default()))
-        .collect();
-    let keys: Vec<&(String, String)> = keys.iter().collect();
-    let stored: RoomRows = look_up(tx, &keys)
-        .await
-        .map_err(|e| e.0)?
-        .into_iter()
-        .map(|(key, (meeting, _))| (key, meeting))
-        .collect();
+        .exec_without_returning(tx)
+        .await;
+    let inserted = match inserted? {
+        sea_orm::TryInsertResult::Inserted(rows) => rows,
+        _ => 0,
+    };
+    let key = |m: &Meeting| (m.event_id.clone(), m.room_id.clone().unwrap_or_default());
+    // Every row went in: each room's meeting is the one written (the common case, spared
+    // the read). Otherwise some room had one already: read what is stored.
+    let stored: RoomRows = if inserted == fresh.len() as u64 {
+        fresh.iter().map(|m| (key(m), (*m).clone())).collect()
+    } else {
+        let keys: Vec<(String, String)> = fresh.iter().map(|m| key(m)).collect();
+        let keys: Vec<&(String, String)> = keys.iter().collect();
+        look_up(tx, &keys)
+            .await
+            .map_err(|e| e.0)?
+            .into_iter()
+            .map(|(key, (meeting, _))| (key, meeting))
+            .collect()
+    };
     // The rows written here (rather than found) start their hosting history.
     let written: Vec<&Meeting> = fresh
         .iter()
         .copied()
-        .filter(|m| {
-            let key = (m.event_id.clone(), m.room_id.clone().unwrap_or_default());
-            stored.get(&key).is_some_and(|s| s.id == m.id)
-        })
+        .filter(|m| stored.get(&key(m)).is_some_and(|s| s.id == m.id))
         .collect();
     if !written.is_empty() {
         let now = now_ms();
