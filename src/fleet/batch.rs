@@ -198,12 +198,18 @@ impl Fleet {
             return;
         }
         let servers = self.snapshot();
-        // The events whose rooms are placed, each without the meetings being placed.
+        // The events whose rooms are placed, each without the meetings being placed anew (a
+        // room's first meeting is not stored yet).
         let mut events: Vec<(String, Vec<String>)> = Vec::new();
         for pending in batch.iter().filter(|p| p.kind == MeetingKind::Room) {
-            match events.iter_mut().find(|(e, _)| *e == pending.event_id) {
-                Some((_, placing)) => placing.push(pending.meeting_id.clone()),
-                None => events.push((pending.event_id.clone(), vec![pending.meeting_id.clone()])),
+            if !events.iter().any(|(e, _)| *e == pending.event_id) {
+                events.push((pending.event_id.clone(), Vec::new()));
+            }
+            if matches!(pending.write, Write::FirstRow(_)) {
+                continue;
+            }
+            if let Some((_, placing)) = events.iter_mut().find(|(e, _)| *e == pending.event_id) {
+                placing.push(pending.meeting_id.clone());
             }
         }
         let mut chosen: Vec<Option<Arc<FleetServer>>> = Vec::new();
