@@ -228,25 +228,30 @@ impl Fleet {
                     .cloned()
                     .collect();
                 // A room placed for its planned session takes the session over: the plan's
-                // reservation makes way for the placement's own.
+                // reservation makes way for the placement's own. (The batch's rooms' sessions
+                // are set apart first: a plan may hold thousands of others.)
+                let placing: HashSet<(&str, &str)> = batch
+                    .iter()
+                    .filter_map(|p| Some((p.event_id.as_str(), p.room.as_deref()?)))
+                    .collect();
+                let (theirs, mut waiting): (Vec<Planned>, Vec<Planned>) = planned
+                    .iter()
+                    .cloned()
+                    .partition(|p| placing.contains(&(p.event_id.as_str(), p.room_id.as_str())));
                 for pending in batch.iter_mut() {
                     let Some(room) = pending.room.clone() else {
                         continue;
                     };
-                    if let Some(session) = plan::active(planned, &pending.event_id, &room, now) {
+                    if let Some(session) = plan::active(&theirs, &pending.event_id, &room, now) {
                         pending.follow(session);
                         claimed.push((pending.event_id.clone(), room));
                     }
                 }
-                let waiting: Vec<Planned> = planned
-                    .iter()
-                    .filter(|p| {
-                        !claimed
-                            .iter()
-                            .any(|(e, r)| *e == p.event_id && *r == p.room_id)
-                    })
-                    .cloned()
-                    .collect();
+                waiting.extend(theirs.into_iter().filter(|p| {
+                    !claimed
+                        .iter()
+                        .any(|(e, r)| *e == p.event_id && *r == p.room_id)
+                }));
                 let status = status_of(&servers, &self.live(), &others, &waiting, now);
                 let (picks, made) = decide(&servers, status, &mut batch, view.event_rooms, now);
                 let mut first_rows = Vec::new();
@@ -286,11 +291,12 @@ impl Fleet {
         match outcome {
             Ok(mut stored) => {
                 let mut live = self.live();
+                let taken: HashSet<(&str, &str)> = claimed
+                    .iter()
+                    .map(|(e, r)| (e.as_str(), r.as_str()))
+                    .collect();
                 for p in &mut live.planned {
-                    if claimed
-                        .iter()
-                        .any(|(e, r)| *e == p.event_id && *r == p.room_id)
-                    {
+                    if taken.contains(&(p.event_id.as_str(), p.room_id.as_str())) {
                         p.claimed = true;
                     }
                 }

@@ -23,7 +23,7 @@ use crate::{
 use health::Tracker;
 use load::{Polled, RESERVATION_FADE};
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex, RwLock},
     time::SystemTime,
 };
@@ -346,18 +346,22 @@ impl Fleet {
         let mut live = self.live();
         // What this replica's placements recorded while the reads were under way stays:
         // reservations made since, and claims (which never revert).
-        for r in &live.reservations {
-            if r.at >= asked && !current.iter().any(|c| c.meeting_id == r.meeting_id) {
-                current.push(r.clone());
-            }
-        }
+        let read: HashSet<String> = current.iter().map(|r| r.meeting_id.clone()).collect();
+        let since: Vec<Reservation> = live
+            .reservations
+            .iter()
+            .filter(|r| r.at >= asked && !read.contains(&r.meeting_id))
+            .cloned()
+            .collect();
+        current.extend(since);
+        let taken: HashSet<(&str, &str, SystemTime)> = live
+            .planned
+            .iter()
+            .filter(|p| p.claimed)
+            .map(|p| (p.event_id.as_str(), p.room_id.as_str(), p.start))
+            .collect();
         for p in &mut planned {
-            p.claimed |= live.planned.iter().any(|old| {
-                old.claimed
-                    && old.event_id == p.event_id
-                    && old.room_id == p.room_id
-                    && old.start == p.start
-            });
+            p.claimed |= taken.contains(&(p.event_id.as_str(), p.room_id.as_str(), p.start));
         }
         live.reservations = current;
         live.planned = planned;
