@@ -153,6 +153,13 @@ pub const MAX_SESSIONS: usize = 2_000;
 /// The longest session a forecast takes.
 const MAX_SESSION: Duration = Duration::from_secs(24 * 3600);
 
+/// From the earliest start to the latest end of `sessions`; `None` when there are none.
+pub fn span(sessions: &[Session]) -> Option<(SystemTime, SystemTime)> {
+    let first = sessions.iter().map(|s| s.start).min()?;
+    let last = sessions.iter().map(|s| s.end).max()?;
+    Some((first, last))
+}
+
 /// Checks a schedule and its slot length in minutes (0: 15): at most `MAX_SESSIONS` sessions,
 /// each ending after it starts and within a day, all within `MAX_SLOTS` slots. Returns the
 /// sessions and the slot, or the field at fault and what is wrong.
@@ -180,10 +187,7 @@ pub fn check(
             }
         }
     }
-    if let (Some(first), Some(last)) = (
-        sessions.iter().map(|s| s.start).min(),
-        sessions.iter().map(|s| s.end).max(),
-    ) {
+    if let Some((first, last)) = span(&sessions) {
         let span = last.duration_since(first).unwrap_or_default();
         if span.as_secs() / slot.as_secs() >= MAX_SLOTS as u64 {
             return Err((
@@ -206,10 +210,9 @@ pub fn forecast(
     kept: &[Planned],
     slot: Duration,
 ) -> Forecast {
-    let Some(first) = sessions.iter().map(|s| s.start).min() else {
+    let Some((first, last)) = span(sessions) else {
         return Forecast::default();
     };
-    let last = sessions.iter().map(|s| s.end).max().unwrap_or(first);
     let mut open: Vec<&Arc<FleetServer>> = servers
         .values()
         .filter(|s| s.spec.state == ServerState::Enabled)

@@ -701,11 +701,9 @@ pub async fn kept_beside(
     event_id: &str,
     sessions: &[crate::fleet::plan::Session],
 ) -> Result<Vec<crate::store::Planned>, StoreError> {
-    let from = sessions.iter().map(|s| s.start).min();
-    let to = sessions.iter().map(|s| s.end).max();
-    match (from, to) {
-        (Some(from), Some(to)) => store.planned_between(event_id, from, to).await,
-        _ => Ok(Vec::new()),
+    match crate::fleet::plan::span(sessions) {
+        Some((from, to)) => store.planned_between(event_id, from, to).await,
+        None => Ok(Vec::new()),
     }
 }
 
