@@ -421,16 +421,10 @@ fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{bbb::Endpoint, domain::Server, fleet::Health, secret::Secret};
+    use crate::fleet::Health;
 
     fn server(id: &str) -> Arc<FleetServer> {
-        let spec = Server::new(
-            id,
-            format!("https://{id}.example.org/bigbluebutton/"),
-            Secret::new("s"),
-        );
-        let endpoint = Endpoint::new(&spec.url, spec.secret.clone(), spec.checksum).unwrap();
-        Arc::new(FleetServer { spec, endpoint })
+        super::super::test_server(id, |_| {})
     }
 
     fn status(load: f64) -> ServerStatus {

@@ -45,6 +45,20 @@ impl FleetServer {
     }
 }
 
+/// A server for unit tests: `id` at a made-up address, as `configure` sets it up.
+#[cfg(test)]
+fn test_server(id: &str, configure: impl FnOnce(&mut Server)) -> Arc<FleetServer> {
+    let mut spec = Server::new(
+        id,
+        format!("https://{id}.example.org/bigbluebutton/"),
+        crate::secret::Secret::new("s"),
+    );
+    configure(&mut spec);
+    let endpoint = Endpoint::new(&spec.url, spec.secret.clone(), spec.checksum)
+        .expect("a test server's address is valid");
+    Arc::new(FleetServer { spec, endpoint })
+}
+
 /// Whether an event's rooms, and its private calls, have a server to go to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Availability {

@@ -136,18 +136,8 @@ fn equally_good(request: &PlacementRequest<'_>, candidates: Vec<Candidate>) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{bbb::Endpoint, domain::Server, secret::Secret};
 
-    fn server(id: &str, f: impl FnOnce(&mut Server)) -> Arc<FleetServer> {
-        let mut spec = Server::new(
-            id,
-            format!("https://{id}.example.org/bigbluebutton/"),
-            Secret::new("s"),
-        );
-        f(&mut spec);
-        let endpoint = Endpoint::new(&spec.url, spec.secret.clone(), spec.checksum).unwrap();
-        Arc::new(FleetServer { spec, endpoint })
-    }
+    use super::super::test_server as server;
 
     fn candidate(server: &Arc<FleetServer>, load: f64, event_rooms: u64) -> Candidate {
         Candidate {

@@ -342,17 +342,10 @@ pub fn forecast(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{bbb::Endpoint, domain::Server, secret::Secret};
+    use crate::domain::Server;
 
     fn server(id: &str, f: impl FnOnce(&mut Server)) -> (String, Arc<FleetServer>) {
-        let mut spec = Server::new(
-            id,
-            format!("https://{id}.example.org/bigbluebutton/"),
-            Secret::new("s"),
-        );
-        f(&mut spec);
-        let endpoint = Endpoint::new(&spec.url, spec.secret.clone(), spec.checksum).unwrap();
-        (id.to_owned(), Arc::new(FleetServer { spec, endpoint }))
+        (id.to_owned(), super::super::test_server(id, f))
     }
 
     fn at(minutes: u64) -> SystemTime {
