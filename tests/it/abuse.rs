@@ -1,7 +1,7 @@
 //! What an anonymous caller can make the service hold. Health and reflection need no token,
 //! so whatever they accept, anyone can send.
 
-use crate::common::{free_port, temp_dir};
+use crate::common::{free_port, temp_dir, terminate};
 use std::{process::Command, time::Duration};
 
 const BIN: &str = env!("CARGO_BIN_EXE_eventyay-bbb");
@@ -98,11 +98,7 @@ async fn two_hundred_half_sent_anonymous_messages_leave_the_process_small() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss_mib(serve.id());
     drop((held, clients));
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(serve.id().to_string())
-        .status();
-    let _ = serve.wait();
+    terminate(&mut serve);
     assert!(
         after < 128.0,
         "RSS grew from {before:.0} MiB to {after:.0} MiB with 200 half-sent messages"
@@ -214,11 +210,7 @@ async fn a_hung_and_a_flooding_server_neither_stall_the_start_nor_exhaust_memory
             .into_inner()
             .servers;
     }
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(serve.id().to_string())
-        .status();
-    let _ = serve.wait();
+    terminate(&mut serve);
 
     assert!(
         listening_after < Duration::from_secs(10),

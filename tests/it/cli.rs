@@ -71,11 +71,7 @@ impl Proc {
     }
 
     fn stop_blocking(mut self) -> String {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
+        terminate(&mut self.child);
         while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
             self.seen.push(line);
         }
@@ -247,12 +243,8 @@ async fn serve_refuses_to_start_without_a_token_or_with_a_broken_servers_file() 
         .env("EVENTYAY_BBB_SERVERS_FILE", &servers)
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, text) = printed(&out);
+    assert!(!ok);
     assert!(text.contains("servers.toml"), "{text}");
     assert!(!text.contains("canary"), "{text}");
 }
@@ -349,16 +341,12 @@ async fn the_servers_command_drives_the_fleet_and_never_shows_a_secret() {
                 .env("USER", "ops-bob")
                 .output()
                 .unwrap();
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let (ok, text) = printed(&out);
             assert!(
                 !text.contains("cli-canary") && !text.contains("sim-secret"),
                 "{text}"
             );
-            (out.status.success(), text)
+            (ok, text)
         };
         let run = |args: &[&str]| {
             let (ok, text) = servers(args);
@@ -447,12 +435,7 @@ async fn plan_prints_the_forecast_and_fails_on_a_slot_the_fleet_cannot_hold() {
             .env("EVENTYAY_BBB_DATABASE_URL", &app.database_url)
             .output()
             .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        printed(&out)
     };
     let session = |room: &str, start: &str, end: &str, n: u32| {
         format!(

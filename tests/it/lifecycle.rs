@@ -21,12 +21,7 @@ fn import(db: &TestDb, file: &std::path::Path) -> (bool, String) {
         .env("EVENTYAY_BBB_DATABASE_URL", &db.url)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    printed(&out)
 }
 
 /// Creates, then ends with a recording, a meeting on an emulator — as the Python module's

@@ -131,6 +131,25 @@ pub fn skip_loudly(message: &str) {
 }
 
 /// A port on 127.0.0.1 free a moment ago, for a process that binds it itself.
+/// What a finished command printed, stdout then stderr, and whether it succeeded.
+pub fn printed(out: &std::process::Output) -> (bool, String) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Stops a child as Kubernetes does (SIGTERM) and waits for it to exit.
+pub fn terminate(child: &mut std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
