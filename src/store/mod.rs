@@ -103,8 +103,8 @@ impl Store {
     /// PostgreSQL), plus one for health pings.
     ///
     /// SQLite runs in WAL mode so readers never wait for the writer. PostgreSQL sessions wait
-    /// bounded times: a lock (the placement lock, a row) for `LOCK_TIMEOUT`, a statement for
-    /// `STATEMENT_TIMEOUT`; and the server ends a session left idle inside a transaction, and
+    /// bounded times (`POSTGRES_SESSION`): a lock (the placement lock, a row) 5 s, a statement
+    /// 15 s; and the server ends a session left idle inside a transaction, and
     /// notices a peer that vanished, so a replica whose node died mid-transaction releases its
     /// locks in seconds rather than when TCP gives up hours later.
     pub async fn connect_with_pool(url: &str, pool: Option<u32>) -> Result<Self> {
