@@ -116,6 +116,10 @@ pub struct Meeting {
     pub server_id: String,
     /// Taken over from the Python module (see `entities::meeting`).
     pub imported: bool,
+    /// When the meeting's latest claim was written (epoch ms, by the claiming replica's clock):
+    /// its placement, or the claim that preceded its latest create. Every create is preceded by
+    /// a claim, so no create that may make a fresh meeting on a server is older than this.
+    pub claimed_at: i64,
 }
 
 /// A URL's host: a literal address (an IPv4-mapped IPv6 one read as the IPv4 it is), or a name.

@@ -246,6 +246,7 @@ fn plan(export: Export, known_servers: &HashSet<String>) -> Result<Planned, Vec<
             moderator_pw: r.moderator_pw,
             server_id: r.server_id,
             imported: true,
+            claimed_at: 0,
         });
     }
     let mut calls = HashSet::new();
@@ -301,6 +302,7 @@ fn plan(export: Export, known_servers: &HashSet<String>) -> Result<Planned, Vec<
                 moderator_pw: c.moderator_pw,
                 server_id: c.server_id,
                 imported: true,
+                claimed_at: 0,
             },
             c.invitees,
         ));

@@ -8,10 +8,12 @@ mod load;
 mod placement;
 pub mod plan;
 pub mod poller;
+mod sighting;
 
 pub use health::{Health, Thresholds};
 pub use load::meeting_cost;
 pub use placement::{Candidate, MeetingKind, PlacementRequest};
+pub use sighting::Sighting;
 
 use crate::bbb::Verdict;
 use crate::telemetry::{kv, metrics};

@@ -3,15 +3,17 @@
 
 mod ending;
 mod flight;
+mod lifecycle;
 pub mod params;
 
 use crate::{
     bbb::{BbbError, Verdict},
     domain::Meeting,
-    fleet::{Availability, Fleet, FleetServer, MeetingKind, PlacementRequest},
+    fleet::{Availability, Fleet, FleetServer, MeetingKind, PlacementRequest, Sighting},
     store::{Store, StoreError},
 };
 use flight::Flights;
+use lifecycle::{Host, Session};
 use std::{sync::Arc, time::Duration};
 use tokio::time::Instant;
 
@@ -144,6 +146,8 @@ pub enum Failure {
     StillEnding,
     #[error("the attempt's task died")]
     Lost,
+    #[error("other joins kept claiming the meeting first")]
+    Contended,
     #[error("every server that hosted the room failed")]
     AllServersFailed,
 }
@@ -162,6 +166,7 @@ impl Failure {
             Self::Deadline => "deadline",
             Self::StillEnding => "still_ending",
             Self::Lost => "lost",
+            Self::Contended => "contended",
             Self::AllServersFailed => "all_servers_failed",
         }
     }
@@ -289,8 +294,16 @@ impl Meetings {
         Ok(ensured.join_url(&query, join.permissions.moderate))
     }
 
-    /// Records a private call for its members on a server that takes calls.
+    /// Records a private call for its members on a server that takes calls. A retry with an
+    /// idempotency key already used answers the earlier call without placing anything again.
     pub async fn create_call(&self, call: &NewCall, budget: Duration) -> Result<String, Error> {
+        let deadline = Instant::now() + budget;
+        if let Some(key) = &call.idempotency_key {
+            let earlier = self.core.store.call_with_key(&call.event_id, key);
+            if let Some(id) = within(deadline, async { Ok(earlier.await?) }).await? {
+                return Ok(id);
+            }
+        }
         let request = PlacementRequest {
             event_id: &call.event_id,
             organizer_id: &call.organizer_id,
@@ -300,12 +313,15 @@ impl Meetings {
             room: None,
         };
         let bbb_meeting_id = random_key();
-        let server = self
-            .core
-            .fleet
-            .place(&request, &[], &bbb_meeting_id)
-            .await?
-            .ok_or(Error::BbbFailed(Failure::NoServer))?;
+        let server = within(deadline, async {
+            Ok(self
+                .core
+                .fleet
+                .place(&request, &[], &bbb_meeting_id)
+                .await?)
+        })
+        .await?
+        .ok_or(Error::BbbFailed(Failure::NoServer))?;
         let meeting = Meeting {
             id: uuid::Uuid::new_v4().to_string(),
             event_id: call.event_id.clone(),
@@ -316,13 +332,14 @@ impl Meetings {
             moderator_pw: random_key(),
             server_id: server.spec.id.clone(),
             imported: false,
+            claimed_at: 0,
         };
         let insert = self.core.store.insert_call(
             &meeting,
             &call.member_ids,
             call.idempotency_key.as_deref(),
         );
-        within(Instant::now() + budget, async { Ok(insert.await?) }).await
+        within(deadline, async { Ok(insert.await?) }).await
     }
 
     /// Whether rooms and calls of an event can be served now.
@@ -456,12 +473,12 @@ impl Core {
             prefer: None,
             ..room_placement(join)
         };
-        let (meeting, placed_now) = match self
+        let (meeting, held) = match self
             .store
-            .placed_room_meeting(&join.event_id, &join.room_id)
+            .room_meeting(&join.event_id, &join.room_id)
             .await?
         {
-            Some((meeting, placed_at)) => self.session_start(meeting, placed_at, join).await?,
+            Some(meeting) => self.session_start(meeting, join).await?,
             None => self.first_room_meeting(join).await?,
         };
         let url = &join.settings.presentation_url;
@@ -479,12 +496,13 @@ impl Core {
             std::slice::from_ref(url)
         };
         let query = |m: &Meeting| params::room_create(m, &join.room_name, &join.settings);
-        self.establish(meeting, placed_now, &request, query, presentation)
+        self.establish(meeting, held, &request, query, presentation)
             .await
     }
 
-    /// The room's first meeting, placed and stored; `true` when this call placed it (another
-    /// replica may have won the race, and then its row is the truth).
+    /// The room's first meeting, placed and stored; `true` when this call placed it, and so
+    /// holds its first claim (another replica may have won the race, and then its row is the
+    /// truth).
     async fn first_room_meeting(&self, join: &RoomJoin) -> Result<(Meeting, bool), Error> {
         let new = Meeting {
             id: uuid::Uuid::new_v4().to_string(),
@@ -494,9 +512,10 @@ impl Core {
             bbb_meeting_id: random_key(),
             attendee_pw: random_key(),
             moderator_pw: random_key(),
-            // The placement fills it in.
+            // The placement fills both in.
             server_id: String::new(),
             imported: false,
+            claimed_at: 0,
         };
         self.fleet
             .place_first(&room_placement(join), new)
@@ -507,54 +526,43 @@ impl Core {
     /// A room whose server no longer holds its meeting starts a new session: the meeting is
     /// placed anew, by the fleet's load and reservations now rather than those of the room's
     /// first use (often a rehearsal days before). Same meetingID and passwords; the hosting
-    /// history keeps its recordings findable. A meeting its server holds — running, or created
-    /// and waiting for its first user — stays: a poll that ran after the meeting's create had
-    /// settled and no longer lists it says it is gone (any later create is a placement, which
-    /// would show in `placed_at`); an older poll only suggests it, and the server is asked. A
-    /// meeting placed a moment ago (its create may still be under way on another replica) is
-    /// left alone. Returns the meeting and whether it was placed now.
+    /// history keeps its recordings findable. Whether it is gone is `lifecycle::session`'s to
+    /// say. Returns the meeting and whether this call holds its latest claim.
     async fn session_start(
         &self,
         meeting: Meeting,
-        placed_at: i64,
         join: &RoomJoin,
     ) -> Result<(Meeting, bool), Error> {
-        // A create sent right after the placement has succeeded or timed out by now (and a
-        // timed-out one moved the meeting on, placing it again).
-        let settled = self.fleet.timeouts().create + SETTLE_MARGIN;
-        let age = crate::store::now_ms().saturating_sub(placed_at);
-        let recent = age < i64::try_from(settled.as_millis()).unwrap_or(i64::MAX);
-        if self.pin_rooms || recent {
-            return Ok((meeting, false));
+        let seen = self
+            .fleet
+            .sighting(&meeting.server_id, &meeting.bbb_meeting_id);
+        let decision = lifecycle::session(
+            meeting.claimed_at,
+            &seen,
+            std::time::SystemTime::now(),
+            self.fleet.timeouts().create,
+            self.pin_rooms,
+        );
+        match decision {
+            Session::Continue => return Ok((meeting, false)),
+            Session::Ask => {
+                let Some(server) = self.fleet.get(&meeting.server_id) else {
+                    return Ok((meeting, false));
+                };
+                if !matches!(
+                    self.fleet.holds(&server, &meeting.bbb_meeting_id).await,
+                    Ok(false)
+                ) {
+                    return Ok((meeting, false));
+                }
+            }
+            Session::PlaceAnew => {}
         }
-        // Gone, disabled, unhealthy servers: `establish` moves the meeting as failover.
-        let Some(server) = self.fleet.get(&meeting.server_id) else {
-            return Ok((meeting, false));
-        };
-        if !self.fleet.keeps(&server, &meeting.bbb_meeting_id)
-            || self
-                .fleet
-                .listed_on(&server.spec.id, &meeting.bbb_meeting_id)
-                .unwrap_or(true)
-        {
-            return Ok((meeting, false));
-        }
-        let settled_at = std::time::UNIX_EPOCH
-            + Duration::from_millis(u64::try_from(placed_at).unwrap_or(0))
-            + settled;
-        if !self.fleet.polled_since(&server.spec.id, settled_at)
-            && !matches!(
-                self.fleet.holds(&server, &meeting.bbb_meeting_id).await,
-                Ok(false)
-            )
-        {
-            return Ok((meeting, false));
-        }
-        // Staying is a claim too: a replica deciding the same session at this moment must not
-        // move the meeting away while this one creates it here.
+        // Claimed in the placement's transaction: of replicas deciding this session at once,
+        // one places it and the others follow.
         let Some((stored, won)) = self
             .fleet
-            .place_session(&room_placement(join), &meeting, placed_at)
+            .place_session(&room_placement(join), &meeting, meeting.claimed_at)
             .await?
         else {
             return Ok((meeting, false));
@@ -581,33 +589,89 @@ impl Core {
     }
 
     /// Makes sure the meeting exists on a server that can host it, moving it (same meetingID
-    /// and passwords) when it must:
-    /// - its server is gone, disabled, unhealthy, or cordoned while the meeting is not running
-    ///   there: move before asking;
-    /// - a create on a server this very attempt just placed it on gets no answer: move on to
-    ///   the next candidate at once, so no first join fails because one server just died;
+    /// and passwords) when it must. Every create is preceded by a won claim (`held`: this
+    /// attempt made the latest one, by placing the meeting); a lost claim follows the winner.
+    /// - its server is removed or disabled, or cannot be reached and the meeting is not
+    ///   running there, or cordoned and no longer lists it: move before asking (`lifecycle::host`);
+    /// - BBB still holds the meeting as ended: this server cannot host it now, move on;
+    /// - a create on a server this attempt just placed it on gets no answer: move on to the
+    ///   next candidate at once, so no first join fails because one server just died;
     /// - a create on its long-standing server gets no answer: try that server once more (one
-    ///   error is not a dead server), and move only if that made the server unhealthy.
+    ///   error is not a dead server), and move only if that made the server unusable.
     async fn establish(
         &self,
         mut meeting: Meeting,
-        mut placed_now: bool,
+        mut held: bool,
         request: &PlacementRequest<'_>,
         query: impl Fn(&Meeting) -> crate::bbb::Query,
         presentation: &[String],
     ) -> Result<Ensured, Error> {
+        // Placed on its server by this attempt: a create there that fails moves on at once.
+        let mut fresh = held;
         let mut tried: Vec<String> = Vec::new();
+        let mut leave: Option<Failure> = None;
         let mut same_server_failures = 0;
         let mut ended_retries = 0;
+        let mut lost_claims = 0;
         loop {
-            let server = match self.fleet.get(&meeting.server_id) {
-                Some(server) if self.fleet.keeps(&server, &meeting.bbb_meeting_id) => server,
-                _ => {
-                    meeting = self.move_meeting(meeting, request, &tried).await?;
-                    placed_now = true;
-                    same_server_failures = 0;
+            if !held {
+                let seen = self
+                    .fleet
+                    .sighting(&meeting.server_id, &meeting.bbb_meeting_id);
+                let host = lifecycle::host(
+                    &seen,
+                    meeting.claimed_at,
+                    std::time::SystemTime::now(),
+                    self.fleet.timeouts().create,
+                );
+                let to = if leave.is_some() || host == Host::Move {
+                    let mut exclude = tried.clone();
+                    exclude.push(meeting.server_id.clone());
+                    match self
+                        .fleet
+                        .place(request, &exclude, &meeting.bbb_meeting_id)
+                        .await?
+                    {
+                        Some(target) => target.spec.id.clone(),
+                        // No other server: while BBB purges the ended meeting, this one is
+                        // asked again a few times.
+                        None if matches!(leave, Some(Failure::StillEnding))
+                            && ended_retries < ENDED_RETRIES =>
+                        {
+                            ended_retries += 1;
+                            tried.retain(|id| *id != meeting.server_id);
+                            tokio::time::sleep(ENDED_RETRY_PAUSE).await;
+                            meeting.server_id.clone()
+                        }
+                        // Nowhere else to go: what went wrong here is the cause to report.
+                        None => return Err(Error::BbbFailed(leave.unwrap_or(Failure::NoServer))),
+                    }
+                } else {
+                    meeting.server_id.clone()
+                };
+                let (stored, won) = self.store.claim_meeting(&meeting, &to).await?;
+                if !won {
+                    // Another attempt claimed it first: its server stands; claim again there.
+                    lost_claims += 1;
+                    if lost_claims > MAX_LOST_CLAIMS {
+                        return Err(Error::BbbFailed(Failure::Contended));
+                    }
+                    tracing::debug!(meeting = %meeting.id, to = %stored.server_id, "claim lost; following the winner");
+                    meeting = stored;
+                    (fresh, leave) = (false, None);
                     continue;
                 }
+                if stored.server_id != meeting.server_id {
+                    count_move(&meeting, &stored, Move::Failover);
+                    (fresh, same_server_failures) = (true, 0);
+                }
+                meeting = stored;
+                leave = None;
+            }
+            // The create spends the claim: a later one claims again.
+            held = false;
+            let Some(server) = self.fleet.get(&meeting.server_id) else {
+                continue;
             };
             let outcome = self
                 .fleet
@@ -622,13 +686,13 @@ impl Core {
                         at: std::time::SystemTime::now(),
                     });
                 }
-                // BBB still holds the ended meeting; a join URL for it would not work yet.
-                Ok(_) if ended_retries < ENDED_RETRIES => {
-                    ended_retries += 1;
-                    tokio::time::sleep(ENDED_RETRY_PAUSE).await;
+                // BBB still holds the ended meeting here; a join URL for it would not work
+                // until BBB purges it. Another server can start the session at once.
+                Ok(_) => {
+                    tried.push(server.spec.id.clone());
+                    leave = Some(Failure::StillEnding);
                     continue;
                 }
-                Ok(_) => return Err(Error::BbbFailed(Failure::StillEnding)),
                 Err(error) => error,
             };
             tracing::warn!(server = %server.spec.id, meeting = %meeting.id, error = %error, kind = error.kind(), "BBB create failed");
@@ -642,18 +706,25 @@ impl Core {
                 return Err(Error::BbbFailed(failure));
             }
             tried.push(server.spec.id.clone());
-            if placed_now || !self.fleet.keeps(&server, &meeting.bbb_meeting_id) {
+            let seen = self
+                .fleet
+                .sighting(&meeting.server_id, &meeting.bbb_meeting_id);
+            // Only what this failure says of the server counts now (the claim just made
+            // is no reason to stay).
+            let unusable = lifecycle::host(
+                &Sighting {
+                    running: false,
+                    ..seen
+                },
+                0,
+                std::time::SystemTime::now(),
+                Duration::ZERO,
+            ) == Host::Move;
+            if fresh || unusable {
                 if tried.len() >= MAX_SERVERS_PER_ATTEMPT {
                     return Err(Error::BbbFailed(failure));
                 }
-                meeting = match self.move_meeting(meeting, request, &tried).await {
-                    // Nowhere else to go: what went wrong here is the cause to report.
-                    Err(Error::BbbFailed(Failure::NoServer)) => {
-                        return Err(Error::BbbFailed(failure));
-                    }
-                    moved => moved?,
-                };
-                same_server_failures = 0;
+                leave = Some(failure);
             } else {
                 same_server_failures += 1;
                 if same_server_failures >= SAME_SERVER_TRIES {
@@ -663,35 +734,6 @@ impl Core {
                 tokio::time::sleep(SAME_SERVER_PAUSE).await;
             }
         }
-    }
-
-    /// Places the meeting anew (not on `exclude`) and moves it there. The move is conditional
-    /// on the old server, so when two replicas move at once both end up on the one that won.
-    async fn move_meeting(
-        &self,
-        meeting: Meeting,
-        request: &PlacementRequest<'_>,
-        exclude: &[String],
-    ) -> Result<Meeting, Error> {
-        let mut exclude = exclude.to_vec();
-        exclude.push(meeting.server_id.clone());
-        let target = self
-            .fleet
-            .place(request, &exclude, &meeting.bbb_meeting_id)
-            .await?
-            .ok_or(Error::BbbFailed(Failure::NoServer))?;
-        self.repin(&meeting, &target.spec.id, Move::Failover).await
-    }
-
-    /// Moves the meeting to `to` unless another replica moved it first (then its move
-    /// stands), says so in the log and counts it. Returns the meeting as stored.
-    async fn repin(&self, meeting: &Meeting, to: &str, why: Move) -> Result<Meeting, Error> {
-        let stored = self
-            .store
-            .repin(&meeting.id, &meeting.server_id, to, None)
-            .await?;
-        count_move(meeting, &stored, why);
-        Ok(stored)
     }
 }
 
@@ -706,11 +748,6 @@ pub async fn kept_beside(
         None => Ok(Vec::new()),
     }
 }
-
-/// Beyond the create timeout, how long after a placement a meeting may still be on its way to
-/// its server: one placed more recently is never moved for a new session (neither the poll nor
-/// the server may know it yet).
-const SETTLE_MARGIN: Duration = Duration::from_secs(1);
 
 /// Says in the log that `before` now lives as `after`, and counts the move by its cause.
 fn count_move(before: &Meeting, after: &Meeting, why: Move) {
@@ -747,6 +784,8 @@ enum Move {
 /// A new placement whose create gets no answer moves on; this bounds how many servers one
 /// attempt tries.
 const MAX_SERVERS_PER_ATTEMPT: usize = 3;
+/// Claims one attempt may lose to others (each then followed) before it gives up.
+const MAX_LOST_CLAIMS: u32 = 4;
 /// Tries on a meeting's own server before giving up on this attempt.
 const SAME_SERVER_TRIES: u32 = 2;
 const SAME_SERVER_PAUSE: Duration = Duration::from_millis(100);

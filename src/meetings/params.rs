@@ -194,6 +194,7 @@ mod tests {
             moderator_pw: "mpw".into(),
             server_id: "bbb-1".into(),
             imported: false,
+            claimed_at: 0,
         }
     }
 

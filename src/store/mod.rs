@@ -276,11 +276,19 @@ impl Store {
         .await
     }
 
-    pub async fn room_meeting(&self, event_id: &str, room_id: &str) -> Result<Option<Meeting>> {
-        Ok(self
-            .placed_room_meeting(event_id, room_id)
-            .await?
-            .map(|(meeting, _)| meeting))
+    /// The call of `event_id` recorded with idempotency key `key`, if any.
+    pub async fn call_with_key(&self, event_id: &str, key: &str) -> Result<Option<String>> {
+        self.guarded(async {
+            Ok(meeting::Entity::find()
+                .select_only()
+                .column(meeting::Column::Id)
+                .filter(meeting::Column::EventId.eq(event_id))
+                .filter(meeting::Column::IdempotencyKey.eq(key))
+                .into_tuple::<String>()
+                .one(&self.db)
+                .await?)
+        })
+        .await
     }
 
     /// Records a private call with its members, all or nothing.
@@ -525,6 +533,30 @@ impl Store {
         .await
     }
 
+    /// Claims `meeting` for server `to` (which may be where it is), outside a placement: only
+    /// if it is still on `meeting.server_id` and was not claimed since `meeting.claimed_at`
+    /// (see `claim`). Returns the meeting as stored, with the claim that stands, and whether
+    /// this claim won.
+    pub async fn claim_meeting(&self, meeting: &Meeting, to: &str) -> Result<(Meeting, bool)> {
+        self.guarded(async {
+            let tx = self.write_tx().await?;
+            let claimed = claim(
+                &tx,
+                &SessionClaim {
+                    meeting_id: meeting.id.clone(),
+                    bbb_meeting_id: meeting.bbb_meeting_id.clone(),
+                    from: meeting.server_id.clone(),
+                    placed_at: meeting.claimed_at,
+                    to: to.to_owned(),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(claimed)
+        })
+        .await
+    }
+
     /// Every server that ever hosted the meeting.
     pub async fn hosts(&self, meeting_id: &str) -> Result<Vec<String>> {
         self.guarded(async {
@@ -587,10 +619,10 @@ pub struct SessionClaim {
     pub to: String,
 }
 
-/// Claims a room's new session for `c.to`: only if the meeting is still on `c.from` and was
-/// not placed again since `c.placed_at`, so of two replicas deciding one session at once
-/// exactly one wins — staying is a claim too. Returns the meeting as stored and whether this
-/// claim won.
+/// Claims a meeting for `c.to`: only if it is still on `c.from` and was not claimed again since
+/// `c.placed_at`, so of two replicas deciding one meeting at once exactly one wins — staying
+/// is a claim too. The claim's time never goes back, whatever the claimer's clock says.
+/// Returns the meeting as stored (with the claim that stands) and whether this claim won.
 pub(crate) async fn claim(
     db: &impl ConnectionTrait,
     c: &SessionClaim,
@@ -690,7 +722,8 @@ pub(crate) fn meeting_row(m: &Meeting) -> meeting::ActiveModel {
         imported: Set(m.imported),
         idempotency_key: Set(None),
         last_used_at: Set(now),
-        placed_at: Set(now),
+        // A new meeting's claim is what its maker stamped (a claim must find it unchanged).
+        placed_at: Set(if m.claimed_at > 0 { m.claimed_at } else { now }),
     }
 }
 
@@ -705,6 +738,7 @@ fn meeting_from_row(row: meeting::Model) -> Meeting {
         moderator_pw: row.moderator_pw,
         server_id: row.server_id,
         imported: row.imported,
+        claimed_at: row.placed_at.max(row.created_at),
     }
 }
 

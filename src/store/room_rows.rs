@@ -12,9 +12,7 @@ use tokio::sync::oneshot;
 /// The most lookups one query answers.
 const MAX_LOOKUPS: usize = 500;
 
-/// A room's meeting and when it was placed on its server, in epoch milliseconds.
-type Placed = Option<(Meeting, i64)>;
-type Reply = oneshot::Sender<Result<Placed>>;
+type Reply = oneshot::Sender<Result<Option<Meeting>>>;
 
 /// Lookups waiting for their round: (event, room) and where the answer goes.
 pub(super) type Lookups = crate::batching::Batches<((String, String), Reply)>;
@@ -23,10 +21,9 @@ pub(super) type Lookups = crate::batching::Batches<((String, String), Reply)>;
 pub type RoomRows = HashMap<(String, String), Meeting>;
 
 impl Store {
-    /// The room's meeting and when it was placed on its server (created there, or moved), in
-    /// epoch milliseconds: also what `claim_session` must find unchanged. Asked together with
-    /// the other rooms' lookups of the moment.
-    pub async fn placed_room_meeting(&self, event_id: &str, room_id: &str) -> Result<Placed> {
+    /// The room's meeting with its latest claim (what a claim of it must find unchanged). Asked
+    /// together with the other rooms' lookups of the moment.
+    pub async fn room_meeting(&self, event_id: &str, room_id: &str) -> Result<Option<Meeting>> {
         let (reply, answer) = oneshot::channel();
         self.lookups
             .push(((event_id.to_owned(), room_id.to_owned()), reply));
@@ -63,11 +60,8 @@ impl Store {
     }
 }
 
-/// The rooms' meetings (and when each was placed) by (event, room), one query per event.
-async fn look_up(
-    db: &impl ConnectionTrait,
-    keys: &[&(String, String)],
-) -> Result<HashMap<(String, String), (Meeting, i64)>> {
+/// The rooms' meetings by (event, room), one query per event.
+async fn look_up(db: &impl ConnectionTrait, keys: &[&(String, String)]) -> Result<RoomRows> {
     let mut per_event: HashMap<&str, Vec<&str>> = HashMap::new();
     for (event_id, room_id) in keys {
         per_event.entry(event_id).or_default().push(room_id);
@@ -80,13 +74,12 @@ async fn look_up(
             .all(db)
             .await?;
         for row in rows {
-            let placed_at = row.placed_at.max(row.created_at);
             let meeting = meeting_from_row(row);
             let key = (
                 meeting.event_id.clone(),
                 meeting.room_id.clone().unwrap_or_default(),
             );
-            found.insert(key, (meeting, placed_at));
+            found.insert(key, meeting);
         }
     }
     Ok(found)
@@ -102,12 +95,19 @@ pub(super) async fn write_first(
     if rows.is_empty() {
         return Ok(HashMap::new());
     }
+    // A first row is its meeting's first claim, made now: its create follows this write, so
+    // the claim must not be older than the write (the batch may have waited).
+    let claimed_at = now_ms();
     let mut seen = HashSet::new();
-    let fresh: Vec<&Meeting> = rows
+    let fresh: Vec<Meeting> = rows
         .iter()
         .filter(|m| seen.insert((m.event_id.as_str(), m.room_id.as_deref())))
+        .map(|m| Meeting {
+            claimed_at,
+            ..m.clone()
+        })
         .collect();
-    let inserted = meeting::Entity::insert_many(fresh.iter().map(|m| meeting_row(m)))
+    let inserted = meeting::Entity::insert_many(fresh.iter().map(meeting_row))
         .on_conflict_do_nothing_on([meeting::Column::EventId, meeting::Column::RoomId])
         .exec_without_returning(tx)
         .await;
@@ -119,21 +119,15 @@ pub(super) async fn write_first(
     // Every row went in: each room's meeting is the one written (the common case, spared
     // the read). Otherwise some room had one already: read what is stored.
     let stored: RoomRows = if inserted == fresh.len() as u64 {
-        fresh.iter().map(|m| (key(m), (*m).clone())).collect()
+        fresh.iter().map(|m| (key(m), m.clone())).collect()
     } else {
-        let keys: Vec<(String, String)> = fresh.iter().map(|m| key(m)).collect();
+        let keys: Vec<(String, String)> = fresh.iter().map(&key).collect();
         let keys: Vec<&(String, String)> = keys.iter().collect();
-        look_up(tx, &keys)
-            .await
-            .map_err(|e| e.0)?
-            .into_iter()
-            .map(|(key, (meeting, _))| (key, meeting))
-            .collect()
+        look_up(tx, &keys).await.map_err(|e| e.0)?
     };
     // The rows written here (rather than found) start their hosting history.
     let written: Vec<&Meeting> = fresh
         .iter()
-        .copied()
         .filter(|m| stored.get(&key(m)).is_some_and(|s| s.id == m.id))
         .collect();
     if !written.is_empty() {

@@ -163,8 +163,9 @@ async fn sessions_are_placed_by_the_load_when_they_start(db: TestDb) {
     end_on_sim(&app, "a", "foreign-a").await;
     let busy = if running.server_id == "b" { "c" } else { "b" };
     foreign_load(&app, busy, "foreign-busy").await;
-    // Polls see it, and the rehearsal's placements have settled (create timeout 1 s + 1 s).
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Polls see it, and the rehearsal's creates have settled (create timeout 1 s, 1 s more
+    // for the way there, 2 s for replicas' clocks).
+    tokio::time::sleep(Duration::from_millis(4500)).await;
 
     let placed = burst(&channel, "session", 30).await;
     assert_eq!(count(&placed, busy), 0, "{placed:?}");
@@ -205,6 +206,61 @@ async fn sessions_are_placed_by_the_load_when_they_start(db: TestDb) {
         again.server_id, running.server_id,
         "a running meeting moved"
     );
+    app.stop().await;
+}
+
+/// BBB drops a room's meeting on x (its session ended) while x answers slowly. A join
+/// arriving while x's poll is on its way still sees the meeting listed and re-creates it on x;
+/// a second join that then reads that poll ("not listed", but taken before the re-create) must
+/// find the same meeting on x, not start the session on y: one room, one meeting.
+async fn a_meeting_recreated_during_a_slow_poll_is_not_split(db: TestDb) {
+    let app = spawn_app_with(db, &[SimSpec::new("x"), SimSpec::new("y")], |args| {
+        args.create_timeout = Some("3s".into());
+        // Slow, but answering within the poll's time: x stays healthy.
+        args.poll_interval = Some("2s".into());
+    })
+    .await;
+    let mut client = app.client().await;
+    let mut on_x = room_request("main", "alice", JOIN);
+    on_x.settings.as_mut().unwrap().prefer_server = "x".into();
+    let first = client.room_url(authed(on_x)).await.unwrap().into_inner();
+    assert_eq!(first.server_id, "x");
+    // x is the busier server for any new session, and the first create has settled.
+    foreign_load(&app, "x", "foreign-x").await;
+    tokio::time::sleep(Duration::from_millis(6_500)).await;
+
+    end_on_sim(&app, "x", &first.meeting_id).await;
+    app.sim("x").set_latency(Duration::from_millis(1_500));
+    // The poll under way now was sent before the end or is about to be; the service's view
+    // still lists the meeting.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let alice = client
+        .room_url(authed(room_request("main", "alice", JOIN)))
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::sleep(Duration::from_millis(2_600)).await;
+    let mut joins = vec![alice];
+    for user in ["bob", "carol"] {
+        joins.push(
+            client
+                .room_url(authed(room_request("main", user, JOIN)))
+                .await
+                .unwrap()
+                .into_inner(),
+        );
+    }
+    for join in &joins {
+        assert_eq!(join.meeting_id, first.meeting_id);
+    }
+    let servers: Vec<&str> = joins.iter().map(|j| j.server_id.as_str()).collect();
+    assert_eq!(servers, ["x", "x", "x"], "the room's audience was split");
+    let live_on_y = app
+        .sim("y")
+        .meetings()
+        .iter()
+        .any(|m| m.meeting_id == first.meeting_id);
+    assert!(!live_on_y, "the meeting was created on y too");
     app.stop().await;
 }
 
@@ -524,7 +580,10 @@ async fn a_dead_server_is_avoided_at_once_and_its_rooms_move_within_two_polls(db
     app.stop().await;
 }
 
-async fn a_cordoned_server_keeps_running_meetings_and_lets_idle_ones_move(db: TestDb) {
+/// Cordoning stops new meetings, not the ones a server holds: a running meeting and one whose
+/// only users wait in its waiting room (listed, not running) stay; a meeting the server no
+/// longer lists moves at its next join.
+async fn a_cordoned_server_keeps_what_it_lists_and_lets_ended_meetings_move(db: TestDb) {
     let mut app = spawn_app(db, &[SimSpec::new("s1"), SimSpec::new("s2")]).await;
     let mut client = app.client().await;
     let place_on_s1 = |room: &str| {
@@ -538,38 +597,46 @@ async fn a_cordoned_server_keeps_running_meetings_and_lets_idle_ones_move(db: Te
         .unwrap()
         .into_inner();
     assert_join_works(&running.url).await; // someone is in: the meeting runs
-    let idle = client
-        .room_url(authed(place_on_s1("idle")))
+    let waiting = client
+        .room_url(authed(place_on_s1("waiting")))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(
-        (running.server_id.as_str(), idle.server_id.as_str()),
-        ("s1", "s1")
-    );
+    let ended = client
+        .room_url(authed(place_on_s1("ended")))
+        .await
+        .unwrap()
+        .into_inner();
+    for url in [&running, &waiting, &ended] {
+        assert_eq!(url.server_id, "s1");
+    }
 
     app.restart_with(&[("s1", "state = \"cordoned\"")]).await;
+    end_on_sim(&app, "s1", &ended.meeting_id).await;
+    tokio::time::sleep(Duration::from_millis(600)).await; // polls of the restarted service
     let mut client = app.client().await;
-    let again = client
-        .room_url(authed(room_request("running", "u", JOIN)))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        again.server_id, "s1",
-        "a running meeting stays on its cordoned server"
-    );
+    for (room, why) in [
+        ("running", "a running meeting stays on its cordoned server"),
+        ("waiting", "a meeting still listed (its guests wait) stays"),
+    ] {
+        let again = client
+            .room_url(authed(room_request(room, "u", JOIN)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(again.server_id, "s1", "{why}");
+    }
     let moved = client
-        .room_url(authed(room_request("idle", "u", JOIN)))
+        .room_url(authed(room_request("ended", "u", JOIN)))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(
         moved.server_id, "s2",
-        "an idle meeting leaves the cordoned server"
+        "a meeting the cordoned server no longer lists leaves it"
     );
     assert_eq!(
-        moved.meeting_id, idle.meeting_id,
+        moved.meeting_id, ended.meeting_id,
         "same identity on the new server"
     );
     assert_join_works(&moved.url).await;
@@ -581,6 +648,39 @@ async fn a_cordoned_server_keeps_running_meetings_and_lets_idle_ones_move(db: Te
     assert_eq!(
         fresh.server_id, "s2",
         "no new meetings on a cordoned server, even preferred"
+    );
+    app.stop().await;
+}
+
+/// x's polls answer too slowly to count (x is unhealthy by them) while its creates work: a
+/// meeting x's last poll saw running is tried on x before it is moved, and stays there.
+async fn a_running_meeting_stays_on_a_server_whose_polls_are_slow(db: TestDb) {
+    let app = spawn_app_with(db, &[SimSpec::new("x"), SimSpec::new("y")], |args| {
+        args.create_timeout = Some("3s".into());
+    })
+    .await;
+    let mut client = app.client().await;
+    let mut on_x = room_request("main", "alice", JOIN);
+    on_x.settings.as_mut().unwrap().prefer_server = "x".into();
+    let first = client.room_url(authed(on_x)).await.unwrap().into_inner();
+    assert_join_works(&first.url).await;
+    // Past the placement's settling, with the meeting running in x's polls.
+    tokio::time::sleep(Duration::from_millis(6_500)).await;
+    // Polls give up after 200 ms here: x turns unhealthy within two of them.
+    app.sim("x").set_latency(Duration::from_millis(600));
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let bob = client
+        .room_url(authed(room_request("main", "bob", JOIN)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(bob.server_id, "x", "a running meeting moved on slow polls");
+    assert!(
+        !app.sim("y")
+            .meetings()
+            .iter()
+            .any(|m| m.meeting_id == first.meeting_id),
+        "the meeting was created on y too"
     );
     app.stop().await;
 }
@@ -789,12 +889,14 @@ on_both_databases!(
     a_weighted_fleet_fills_in_proportion,
     servers_loaded_by_their_meetings_get_fewer_new_rooms,
     sessions_are_placed_by_the_load_when_they_start,
+    a_meeting_recreated_during_a_slow_poll_is_not_split,
     a_schedule_forecast_names_the_slots_the_fleet_cannot_hold,
     a_kept_plan_places_sessions_where_it_planned_and_reserves_them_ahead,
     a_keynote_and_workshops_starting_together_do_not_share_the_emptiest_server,
     pinned_rooms_stay_where_they_were_first_placed,
     a_dead_server_is_avoided_at_once_and_its_rooms_move_within_two_polls,
-    a_cordoned_server_keeps_running_meetings_and_lets_idle_ones_move,
+    a_cordoned_server_keeps_what_it_lists_and_lets_ended_meetings_move,
+    a_running_meeting_stays_on_a_server_whose_polls_are_slow,
     caps_are_respected,
     calls_follow_load_and_never_use_rooms_only_servers,
     availability_follows_the_servers_an_event_may_use,

@@ -35,6 +35,7 @@ fn meeting(id: &str, room: Option<&str>, server: &str) -> Meeting {
         moderator_pw: "m".into(),
         server_id: server.into(),
         imported: false,
+        claimed_at: 0,
     }
 }
 
@@ -174,10 +175,20 @@ async fn calls_are_found_only_by_invited_members_of_their_event(db: TestDb) {
         .await
         .unwrap();
 
-    assert_eq!(
-        store.use_call("ev", &call.id, "alice").await.unwrap(),
-        Some(call.clone())
+    let found = store
+        .use_call("ev", &call.id, "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        found.claimed_at > 0,
+        "its row's claim is what a claim must find"
     );
+    let call = Meeting {
+        claimed_at: found.claimed_at,
+        ..call
+    };
+    assert_eq!(found, call);
     assert_eq!(
         store.use_call("ev", &call.id, "mallory").await.unwrap(),
         None
@@ -412,11 +423,8 @@ async fn one_claim_decides_a_new_session(db: TestDb) {
         .unwrap();
     let room = meeting("m1", Some("hall"), "a");
     first_row(&store, room).await;
-    let (_, placed_at) = store
-        .placed_room_meeting("ev", "hall")
-        .await
-        .unwrap()
-        .unwrap();
+    let read = store.room_meeting("ev", "hall").await.unwrap().unwrap();
+    let placed_at = read.claimed_at;
 
     let (stays, won) = claim(&store, "a", "a", placed_at).await;
     assert!(won && stays.server_id == "a");
@@ -425,16 +433,30 @@ async fn one_claim_decides_a_new_session(db: TestDb) {
     assert_eq!(late.server_id, "a");
 
     // A fresh reading may claim the next session, and a move keeps the hosting history.
-    let (_, again) = store
-        .placed_room_meeting("ev", "hall")
-        .await
-        .unwrap()
-        .unwrap();
-    let (moved, won) = claim(&store, "a", "c", again).await;
+    let again = store.room_meeting("ev", "hall").await.unwrap().unwrap();
+    assert!(
+        again.claimed_at > placed_at,
+        "the winning claim is the row's claim now"
+    );
+    let (moved, won) = claim(&store, "a", "c", again.claimed_at).await;
     assert!(won && moved.server_id == "c");
     let mut hosts = store.hosts("m1").await.unwrap();
     hosts.sort();
     assert_eq!(hosts, ["a", "c"]);
+
+    // A create on the meeting's own server claims to stay first: a session decided from a
+    // reading older than that claim can no longer move the meeting away.
+    let before = store.room_meeting("ev", "hall").await.unwrap().unwrap();
+    let (stayed, won) = store.claim_meeting(&before, "c").await.unwrap();
+    assert!(won && stayed.server_id == "c" && stayed.claimed_at > before.claimed_at);
+    let (kept, won) = claim(&store, "c", "a", before.claimed_at).await;
+    assert!(
+        !won,
+        "a session decided on an older reading lost to the stay"
+    );
+    assert_eq!(kept.server_id, "c");
+    let (_, won) = store.claim_meeting(&before, "b").await.unwrap();
+    assert!(!won, "a move decided on an older reading lost too");
 }
 
 on_postgres!(replicas_starting_at_once_migrate_exactly_once);

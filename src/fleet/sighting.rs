@@ -1,0 +1,44 @@
+//! What the fleet knows of one meeting on its server, for the meeting's lifecycle to decide on.
+
+use super::{Fleet, Health, Tracker};
+use crate::domain::ServerState;
+use std::time::SystemTime;
+
+/// What the fleet knows of a meeting's server at a join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sighting {
+    /// The server is registered (not removed).
+    pub registered: bool,
+    pub state: ServerState,
+    pub health: Health,
+    /// Whether its last poll listed the meeting (running, or waiting for its first user);
+    /// `None`: never polled.
+    pub listed: Option<bool>,
+    /// Whether its last poll saw the meeting running (someone in it).
+    pub running: bool,
+    pub polled_at: Option<SystemTime>,
+    /// When BBB said the meeting ended (its end callback), if it did.
+    pub ended_at: Option<SystemTime>,
+}
+
+impl Fleet {
+    /// What is known now of meeting `meeting_id` on server `server_id`.
+    pub fn sighting(&self, server_id: &str, meeting_id: &str) -> Sighting {
+        let server = self.get(server_id);
+        let live = self.live();
+        let polled = live.polled.get(server_id).filter(|p| p.at.is_some());
+        let seen = polled.and_then(|p| p.meetings.get(meeting_id));
+        Sighting {
+            registered: server.is_some(),
+            state: server.map_or(ServerState::Disabled, |s| s.spec.state),
+            health: live
+                .health
+                .get(server_id)
+                .map_or(Health::Unknown, Tracker::health),
+            listed: polled.map(|_| seen.is_some()),
+            running: seen.is_some_and(|m| m.running),
+            polled_at: polled.and_then(|p| p.at),
+            ended_at: None,
+        }
+    }
+}
