@@ -209,18 +209,28 @@ async fn sessions_are_placed_by_the_load_when_they_start(db: TestDb) {
     app.stop().await;
 }
 
+/// Waits until the next `getMeetings` reaches the emulated server `server`.
+async fn next_poll(app: &TestApp, server: &str) {
+    let sim = app.sim(server);
+    let before = sim.call_count("getMeetings");
+    while sim.call_count("getMeetings") == before {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// BBB drops a room's meeting on x (its session ended) while x answers slowly. A join
-/// arriving while x's poll is on its way still sees the meeting listed and re-creates it on x;
+/// arriving as x's next poll goes out still sees the meeting listed and re-creates it on x;
 /// a second join that then reads that poll ("not listed", but taken before the re-create) must
 /// find the same meeting on x, not start the session on y: one room, one meeting.
 async fn a_meeting_recreated_during_a_slow_poll_is_not_split(db: TestDb) {
     let app = spawn_app_with(db, &[SimSpec::new("x"), SimSpec::new("y")], |args| {
         args.create_timeout = Some("3s".into());
         // Slow, but answering within the poll's time: x stays healthy.
-        args.poll_interval = Some("2s".into());
+        args.poll_interval = Some("4s".into());
     })
     .await;
-    let mut client = app.client().await;
+    let channel = app.channel().await;
+    let mut client = BbbServiceClient::new(channel.clone());
     let mut on_x = room_request("main", "alice", JOIN);
     on_x.settings.as_mut().unwrap().prefer_server = "x".into();
     let first = client.room_url(authed(on_x)).await.unwrap().into_inner();
@@ -229,18 +239,25 @@ async fn a_meeting_recreated_during_a_slow_poll_is_not_split(db: TestDb) {
     foreign_load(&app, "x", "foreign-x").await;
     tokio::time::sleep(Duration::from_millis(6_500)).await;
 
+    // A poll lists the meeting; then BBB drops it, and x slows down.
+    next_poll(&app, "x").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
     end_on_sim(&app, "x", &first.meeting_id).await;
     app.sim("x").set_latency(Duration::from_millis(1_500));
-    // The poll under way now was sent before the end or is about to be; the service's view
-    // still lists the meeting.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let alice = client
-        .room_url(authed(room_request("main", "alice", JOIN)))
-        .await
-        .unwrap()
-        .into_inner();
-    tokio::time::sleep(Duration::from_millis(2_600)).await;
-    let mut joins = vec![alice];
+    // The next poll reaches x just before alice's join re-creates the meeting there: its answer
+    // will not list the meeting, but it predates the re-create.
+    next_poll(&app, "x").await;
+    let polled = tokio::time::Instant::now();
+    let mut alice_client = BbbServiceClient::new(channel.clone());
+    let alice = tokio::spawn(async move {
+        alice_client
+            .room_url(authed(room_request("main", "alice", JOIN)))
+            .await
+            .unwrap()
+            .into_inner()
+    });
+    tokio::time::sleep_until(polled + Duration::from_millis(4_100)).await;
+    let mut joins = Vec::new();
     for user in ["bob", "carol"] {
         joins.push(
             client
@@ -250,6 +267,7 @@ async fn a_meeting_recreated_during_a_slow_poll_is_not_split(db: TestDb) {
                 .into_inner(),
         );
     }
+    joins.insert(0, alice.await.unwrap());
     for join in &joins {
         assert_eq!(join.meeting_id, first.meeting_id);
     }
