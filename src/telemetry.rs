@@ -188,6 +188,7 @@ pub struct Metrics {
     pub bbb_duration: Histogram<f64>,
     pub bbb_errors: Counter<u64>,
     pub placements: Counter<u64>,
+    pub shortfalls: Counter<u64>,
     pub moves: Counter<u64>,
     pub session_placements: Counter<u64>,
     pub presentations_refused: Counter<u64>,
@@ -230,6 +231,12 @@ pub fn metrics() -> &'static Metrics {
             placements: meter
                 .u64_counter("eventyay_bbb.placements")
                 .with_description("New meetings placed, by server and kind")
+                .build(),
+            shortfalls: meter
+                .u64_counter("eventyay_bbb.placement.shortfalls")
+                .with_description(
+                    "Meetings placed on a server without room under its cap for all they expect, by server and kind",
+                )
                 .build(),
             moves: meter
                 .u64_counter("eventyay_bbb.failovers")

@@ -83,6 +83,7 @@ impl From<crate::operators::Error> for ApiError {
             E::NotFound => Self::NotFound,
             E::Refused(why) => Self::Refused(why),
             E::Unavailable(detail) => Self::Unavailable(detail),
+            E::Lost => Self::bbb_failed("lost", "the placement batch ended without an answer"),
         }
     }
 }

@@ -280,7 +280,10 @@ impl FleetService for FleetApi {
             .map_err(ApiError::from)?;
         let now = std::time::SystemTime::now();
         Ok(Response::new(proto::ExplainPlacementResponse {
-            chosen_server_id: explained.chosen.unwrap_or_default(),
+            chosen_server_id: explained
+                .chosen
+                .map(|s| s.spec.id.clone())
+                .unwrap_or_default(),
             planned: explained.planned.map(|p| proto::PlannedPlacement {
                 reserving: crate::fleet::plan::reserves(&p, now),
                 server_id: p.server_id,

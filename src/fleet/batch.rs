@@ -6,12 +6,12 @@
 //! keynote starting with the workshops of its hour gets the room it needs before they fill it.
 
 use super::{
-    Fleet, FleetServer, MeetingKind, PlacementRequest, ServerStatus, candidates, kv, load, metrics,
-    placement, plan, status_of,
+    Board, Decision, Fleet, FleetServer, Inputs, MeetingKind, PlacementRequest, Tiebreak, kv, load,
+    metrics, plan,
 };
 use crate::{
     domain::Meeting,
-    store::{Decided, Planned, Reservation, SessionClaim, StoreError},
+    store::{Decided, Reservation, SessionClaim, StoreError},
 };
 use std::{
     collections::{HashMap, HashSet},
@@ -27,12 +27,33 @@ const MAX_BATCH: usize = 500;
 const GATHER_STEP: std::time::Duration = std::time::Duration::from_millis(3);
 const GATHER_MAX: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// Why a placement has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    /// The database did not answer (its words, for the log).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The batch deciding it ended without an answer: it panicked, and the log says why.
+    /// Asking again would likely meet the same fate, so it is not an outage to retry.
+    #[error("the placement batch ended without an answer")]
+    Lost,
+}
+
+impl From<PlaceError> for crate::meetings::Error {
+    fn from(err: PlaceError) -> Self {
+        match err {
+            PlaceError::Store(err) => err.into(),
+            PlaceError::Lost => Self::BbbFailed(crate::meetings::Failure::Lost),
+        }
+    }
+}
+
 /// A meeting as stored, and whether this placement's write won (another replica may have been
 /// first).
 type Stored = (Meeting, bool);
 
 /// The server picked, and for a room's first meeting or new session its meeting as stored.
-type Answer = Result<Option<(Arc<FleetServer>, Option<Stored>)>, StoreError>;
+type Answer = Result<Option<(Arc<FleetServer>, Option<Stored>)>, PlaceError>;
 
 /// What a placement writes besides its reservation, in the same transaction.
 #[derive(Debug)]
@@ -74,29 +95,22 @@ impl Pending {
             room: self.room.as_deref(),
         }
     }
-
-    /// Follows the room's planned session: its server and size (see `plan::follow`).
-    fn follow(&mut self, session: &Planned) {
-        let planned = plan::follow(&self.request(), session);
-        let (prefer, participants) = (planned.prefer.map(str::to_owned), planned.participants);
-        self.prefer = prefer;
-        self.participants = participants;
-    }
 }
 
 impl Fleet {
     /// Picks the server for a meeting `meeting_id` (new, or placed anew) and reserves its
     /// expected load there, against every replica's reservations, so concurrent placements —
-    /// here or on another replica — see each other. `Ok(None)` when no server fits (enabled,
-    /// healthy, under its caps, not in `exclude`). A room goes where its event has the fewest
-    /// rooms among the equally loaded, counted in the placement's own transaction.
+    /// here or on another replica — see each other. `Ok(None)` when no server may take it
+    /// (enabled, healthy, under its caps, not in `exclude`). A room goes where its event has
+    /// the fewest rooms among the equally loaded, counted in the placement's own transaction.
+    /// An expected size no server has room for still places the meeting (see `placement`).
     #[tracing::instrument(name = "fleet.place", skip_all, fields(event = request.event_id, kind = ?request.kind, server = tracing::field::Empty))]
     pub async fn place(
         self: &Arc<Self>,
         request: &PlacementRequest<'_>,
         exclude: &[String],
         meeting_id: &str,
-    ) -> Result<Option<Arc<FleetServer>>, StoreError> {
+    ) -> Result<Option<Arc<FleetServer>>, PlaceError> {
         let placed = self
             .enqueue(request, exclude, meeting_id, Write::Nothing)
             .await?;
@@ -105,13 +119,14 @@ impl Fleet {
 
     /// Places a room's first meeting `row` and writes the row in the placement's transaction.
     /// Returns the room's meeting as stored — this one, or the one another replica wrote first
-    /// (then its server stands) — and whether it is this one. `Ok(None)` when no server fits.
+    /// (then its server stands, and this placement reserved nothing) — and whether it is this
+    /// one. `Ok(None)` when no server may take it.
     #[tracing::instrument(name = "fleet.place", skip_all, fields(event = request.event_id, kind = ?request.kind, server = tracing::field::Empty))]
     pub async fn place_first(
         self: &Arc<Self>,
         request: &PlacementRequest<'_>,
         row: Meeting,
-    ) -> Result<Option<(Meeting, bool)>, StoreError> {
+    ) -> Result<Option<(Meeting, bool)>, PlaceError> {
         let meeting_id = row.bbb_meeting_id.clone();
         let placed = self
             .enqueue(request, &[], &meeting_id, Write::FirstRow(row))
@@ -123,14 +138,14 @@ impl Fleet {
     /// claims it for the server chosen (which may be where it is) in the placement's
     /// transaction. Returns the meeting as stored and whether this claim won; a claim that
     /// lost (another replica decided the session first) reserved nothing. `Ok(None)` when no
-    /// server fits.
+    /// server may take it.
     #[tracing::instrument(name = "fleet.place", skip_all, fields(event = request.event_id, kind = ?request.kind, server = tracing::field::Empty))]
     pub async fn place_session(
         self: &Arc<Self>,
         request: &PlacementRequest<'_>,
         meeting: &Meeting,
         placed_at: i64,
-    ) -> Result<Option<(Meeting, bool)>, StoreError> {
+    ) -> Result<Option<(Meeting, bool)>, PlaceError> {
         let write = Write::Session {
             meeting_id: meeting.id.clone(),
             from: meeting.server_id.clone(),
@@ -163,14 +178,23 @@ impl Fleet {
             reply,
         });
         // The batch runs in a task of its own: a caller that gives up (its deadline passed)
-        // must not take the placements of the others in its batch down with it.
+        // must not take the placements of the others in its batch down with it. A batch that
+        // panics drops its waiters' replies (they get `Lost`); the watcher says why in the log.
         let fleet = self.clone();
-        tokio::spawn(async move { fleet.run_batch().await });
-        let chosen = answer.await.unwrap_or_else(|_| {
-            Err(StoreError(sea_orm::DbErr::Custom(
-                "the placement batch ended without an answer".into(),
-            )))
-        })?;
+        tokio::spawn(async move {
+            if let Err(err) = tokio::spawn(async move { fleet.run_batch().await }).await
+                && err.is_panic()
+            {
+                let payload = err.into_panic();
+                let why = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(panic = %why, "a placement batch panicked: its placements are answered as lost");
+            }
+        });
+        let chosen = answer.await.unwrap_or(Err(PlaceError::Lost))?;
         if let Some((server, _)) = &chosen {
             tracing::Span::current().record("server", server.spec.id.as_str());
         }
@@ -193,7 +217,7 @@ impl Fleet {
                 }
             }
         }
-        let mut batch = self.placements.take(MAX_BATCH);
+        let batch = self.placements.take(MAX_BATCH);
         if batch.is_empty() {
             return;
         }
@@ -212,54 +236,53 @@ impl Fleet {
                 placing.push(pending.meeting_id.clone());
             }
         }
-        let mut chosen: Vec<Option<Arc<FleetServer>>> = Vec::new();
+        let mut decisions: Vec<Decision> = Vec::new();
         let mut claimed: Vec<(String, String)> = Vec::new();
         let outcome = self
             .store
             .reserve_with(load::RESERVATION_FADE, plan::LEAD, &events, |view| {
                 let now = SystemTime::now();
-                let (earlier, planned) = (view.reservations, view.planned);
                 // A meeting placed again (a new session, a move) no longer reserves where it
                 // was: the new reservation replaces the old one.
                 let replaced: HashSet<&str> = batch.iter().map(|p| p.meeting_id.as_str()).collect();
-                let others: Vec<Reservation> = earlier
+                let others: Vec<Reservation> = view
+                    .reservations
                     .iter()
                     .filter(|r| !replaced.contains(r.meeting_id.as_str()))
                     .cloned()
                     .collect();
-                // A room placed for its planned session takes the session over: the plan's
-                // reservation makes way for the placement's own. (The batch's rooms' sessions
-                // are set apart first: a plan may hold thousands of others.)
-                let placing: HashSet<(&str, &str)> = batch
+                let placing: Vec<(&str, &str)> = batch
                     .iter()
                     .filter_map(|p| Some((p.event_id.as_str(), p.room.as_deref()?)))
                     .collect();
-                let (theirs, mut waiting): (Vec<Planned>, Vec<Planned>) = planned
-                    .iter()
-                    .cloned()
-                    .partition(|p| placing.contains(&(p.event_id.as_str(), p.room_id.as_str())));
-                for pending in batch.iter_mut() {
-                    let Some(room) = pending.room.clone() else {
-                        continue;
+                let mut board = {
+                    let live = self.live();
+                    let inputs = Inputs {
+                        servers: &servers,
+                        health: &live.health,
+                        polled: &live.polled,
+                        reservations: &others,
+                        planned: view.planned,
+                        event_rooms: view.event_rooms,
+                        now,
                     };
-                    if let Some(session) = plan::active(&theirs, &pending.event_id, &room, now) {
-                        pending.follow(session);
-                        claimed.push((pending.event_id.clone(), room));
-                    }
-                }
-                waiting.extend(theirs.into_iter().filter(|p| {
-                    !claimed
-                        .iter()
-                        .any(|(e, r)| *e == p.event_id && *r == p.room_id)
-                }));
-                let status = status_of(&servers, &self.live(), &others, &waiting, now);
-                let (picks, made) = decide(&servers, status, &mut batch, view.event_rooms, now);
+                    Board::new(inputs, &placing)
+                };
+                let made;
+                (decisions, made) = decide(&mut board, &batch, now);
                 let mut first_rows = Vec::new();
                 let mut sessions = Vec::new();
-                for (pending, pick) in batch.iter().zip(&picks) {
-                    let Some(to) = pick.as_ref().map(|s| s.spec.id.clone()) else {
+                claimed.clear();
+                for (pending, decision) in batch.iter().zip(&decisions) {
+                    let Some(to) = decision.chosen.as_ref().map(|s| s.spec.id.clone()) else {
                         continue;
                     };
+                    // Only a placement that happened takes its planned session over.
+                    if decision.planned.is_some()
+                        && let Some(room) = &pending.room
+                    {
+                        claimed.push((pending.event_id.clone(), room.clone()));
+                    }
                     match &pending.write {
                         Write::Nothing => {}
                         Write::FirstRow(row) => first_rows.push(Meeting {
@@ -279,7 +302,6 @@ impl Fleet {
                         }),
                     }
                 }
-                chosen = picks;
                 Decided {
                     made,
                     claimed: claimed.clone(),
@@ -300,7 +322,7 @@ impl Fleet {
                         p.claimed = true;
                     }
                 }
-                for (pending, pick) in batch.into_iter().zip(chosen) {
+                for (pending, decision) in batch.into_iter().zip(decisions) {
                     let row = match &pending.write {
                         Write::Nothing => None,
                         Write::FirstRow(row) => {
@@ -315,86 +337,103 @@ impl Fleet {
                         }
                         Write::Session { meeting_id, .. } => stored.sessions.remove(meeting_id),
                     };
-                    // A session another replica claimed first keeps that replica's placement.
-                    let lost = matches!(pending.write, Write::Session { .. })
+                    // A room's row another replica wrote first, or a session it claimed first,
+                    // keeps that replica's placement: this one reserved nothing.
+                    let lost = !matches!(pending.write, Write::Nothing)
                         && !row.as_ref().is_some_and(|(_, won)| *won);
-                    if let Some(server) = pick.as_ref().filter(|_| !lost) {
-                        let kind = match pending.kind {
-                            MeetingKind::Room => "room",
-                            MeetingKind::Call => "call",
-                        };
-                        metrics()
-                            .placements
-                            .add(1, &[kv("server", server.spec.id.clone()), kv("kind", kind)]);
+                    if !lost && let Some(server) = &decision.chosen {
+                        placed(&pending, server, &decision);
                         live.reservations
                             .retain(|r| r.meeting_id != pending.meeting_id);
                         live.reservations.push(Reservation {
                             meeting_id: pending.meeting_id.clone(),
                             server_id: server.spec.id.clone(),
                             at: SystemTime::now(),
-                            participants: pending.participants,
+                            participants: decision.participants,
                         });
                     }
+                    let pick = decision.chosen;
                     let _ = pending.reply.send(Ok(pick.map(|server| (server, row))));
                 }
             }
             Err(err) => {
                 let text = err.0.to_string();
                 for pending in batch {
-                    let _ = pending
-                        .reply
-                        .send(Err(StoreError(sea_orm::DbErr::Custom(text.clone()))));
+                    let store = StoreError(sea_orm::DbErr::Custom(text.clone()));
+                    let _ = pending.reply.send(Err(PlaceError::Store(store)));
                 }
             }
         }
     }
 }
 
+/// Counts a placement that happened, and says so in the log when the server picked has no
+/// room for all the meeting expects.
+fn placed(pending: &Pending, server: &FleetServer, decision: &Decision) {
+    let kind = match pending.kind {
+        MeetingKind::Room => "room",
+        MeetingKind::Call => "call",
+    };
+    let at = [kv("server", server.spec.id.clone()), kv("kind", kind)];
+    metrics().placements.add(1, &at);
+    if let Some(short) = &decision.shortfall {
+        metrics().shortfalls.add(1, &at);
+        let considered: Vec<&str> = decision
+            .servers
+            .iter()
+            .filter(|r| r.excluded_because.is_none())
+            .map(|r| r.server_id.as_str())
+            .collect();
+        tracing::warn!(
+            event = %pending.event_id,
+            room = pending.room.as_deref().unwrap_or(""),
+            kind,
+            server = %short.server_id,
+            servers = %considered.join(","),
+            expected = short.participants,
+            room_for = short.room_for,
+            short_by = short.short_by(),
+            "no server has room for the meeting's expected participants: placed where it fits best"
+        );
+    }
+}
+
 /// The meeting a placement wrote, as stored, and whether its write won.
 fn written(
     placed: Option<(Arc<FleetServer>, Option<Stored>)>,
-) -> Result<Option<Stored>, StoreError> {
+) -> Result<Option<Stored>, PlaceError> {
     placed
         .map(|(_, row)| {
-            row.ok_or_else(|| StoreError(sea_orm::DbErr::RecordNotFound("meeting vanished".into())))
+            row.ok_or_else(|| {
+                let vanished = sea_orm::DbErr::RecordNotFound("meeting vanished".into());
+                PlaceError::Store(StoreError(vanished))
+            })
         })
         .transpose()
 }
 
-/// Decides a batch: largest expected meeting first, each decision seeing the reservations of
-/// those before it. Returns each placement's server (in the batch's new order) and the
-/// reservations to record.
+/// Decides a batch on `board`: largest expected meeting first, each decision counted in before
+/// the next. Returns each placement's decision (in the batch's order) and the reservations to
+/// record.
 fn decide(
-    servers: &HashMap<String, Arc<FleetServer>>,
-    mut status: HashMap<String, ServerStatus>,
-    batch: &mut [Pending],
-    event_rooms: &HashMap<String, HashMap<String, u64>>,
+    board: &mut Board,
+    batch: &[Pending],
     now: SystemTime,
-) -> (Vec<Option<Arc<FleetServer>>>, Vec<Reservation>) {
-    batch.sort_by(|a, b| {
-        load::expected_cost(b.participants).total_cmp(&load::expected_cost(a.participants))
-    });
-    let mut chosen = Vec::with_capacity(batch.len());
+) -> (Vec<Decision>, Vec<Reservation>) {
+    let mut order: Vec<(usize, f64)> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i, load::expected_cost(board.expects(&p.request()))))
+        .collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut decided: HashMap<usize, Decision> = HashMap::with_capacity(batch.len());
     let mut made: Vec<Reservation> = Vec::new();
-    // Rooms this batch adds to an event, per server.
-    let mut added: HashMap<(String, String), u64> = HashMap::new();
-    for pending in batch.iter() {
-        let open = servers
-            .values()
-            .filter(|s| !pending.exclude.contains(&s.spec.id));
-        let candidates = candidates(open, &status, pending.participants, |id| {
-            event_rooms
-                .get(&pending.event_id)
-                .and_then(|rooms| rooms.get(id))
-                .copied()
-                .unwrap_or(0)
-                + added
-                    .get(&(pending.event_id.clone(), id.to_owned()))
-                    .copied()
-                    .unwrap_or(0)
-        });
-        let pick = placement::choose(&pending.request(), candidates).map(|c| c.server);
-        if let Some(server) = &pick {
+    for (i, _) in order {
+        let pending = &batch[i];
+        let request = pending.request();
+        let decision = board.decide(&request, &pending.exclude, Tiebreak::Random);
+        board.count(&request, &decision);
+        if let Some(server) = &decision.chosen {
             // One meeting placed twice in a batch (two moves at once): the later decision
             // stands, as it would have across two transactions.
             made.retain(|r| r.meeting_id != pending.meeting_id);
@@ -402,95 +441,34 @@ fn decide(
                 meeting_id: pending.meeting_id.clone(),
                 server_id: server.spec.id.clone(),
                 at: now,
-                participants: pending.participants,
+                participants: decision.participants,
             });
-            if let Some(st) = status.get_mut(&server.spec.id) {
-                st.reserve(pending.participants);
-            }
-            if pending.kind == MeetingKind::Room {
-                *added
-                    .entry((pending.event_id.clone(), server.spec.id.clone()))
-                    .or_default() += 1;
-            }
         }
-        chosen.push(pick);
+        decided.insert(i, decision);
     }
-    (chosen, made)
+    let decisions = (0..batch.len())
+        .filter_map(|i| decided.remove(&i))
+        .collect();
+    (decisions, made)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fleet::Health;
 
-    fn server(id: &str) -> Arc<FleetServer> {
-        super::super::test_server(id, |_| {})
-    }
-
-    fn status(load: f64) -> ServerStatus {
-        ServerStatus {
-            health: Health::Healthy,
-            health_reason: String::new(),
-            load,
-            meetings: 0,
-            polled_meetings: 0,
-            participants: 0,
-            expected_participants: 0,
-            polled_at: Some(SystemTime::now()),
-        }
-    }
-
-    fn pending(room: &str, participants: u32) -> Pending {
-        Pending {
-            event_id: "ev".into(),
-            organizer_id: "org".into(),
-            kind: MeetingKind::Room,
-            prefer: None,
-            participants,
-            room: None,
-            exclude: Vec::new(),
-            meeting_id: room.into(),
-            write: Write::Nothing,
-            reply: oneshot::channel().0,
-        }
-    }
-
-    /// Ten workshops that reached the batch before their keynote: the keynote still gets the
-    /// emptiest server, and no workshop shares it.
+    /// A lost batch is its own failure, not the database's: the join is answered `bbb.failed`
+    /// with the cause `lost`, and a database error stays `unavailable`.
     #[test]
-    fn a_batch_places_its_largest_meeting_first() {
-        let servers: HashMap<String, Arc<FleetServer>> = ["empty", "m1", "m2"]
-            .into_iter()
-            .map(|id| (id.to_owned(), server(id)))
-            .collect();
-        let status = HashMap::from([
-            ("empty".to_owned(), status(0.0)),
-            ("m1".to_owned(), status(42_010.0)),
-            ("m2".to_owned(), status(42_010.0)),
-        ]);
-        let mut batch: Vec<Pending> = (0..10)
-            .map(|i| pending(&format!("workshop-{i}"), 20))
-            .chain(std::iter::once(pending("keynote", 500)))
-            .collect();
-        let (chosen, made) = decide(
-            &servers,
-            status,
-            &mut batch,
-            &HashMap::new(),
-            SystemTime::now(),
-        );
-        let placed: Vec<(&str, &str)> = batch
-            .iter()
-            .zip(&chosen)
-            .map(|(p, c)| (p.meeting_id.as_str(), c.as_ref().unwrap().spec.id.as_str()))
-            .collect();
-        let on_empty: Vec<&str> = placed
-            .iter()
-            .filter(|(_, s)| *s == "empty")
-            .map(|(m, _)| *m)
-            .collect();
-        assert_eq!(on_empty, ["keynote"], "{placed:?}");
-        assert_eq!(made.len(), 11);
-        assert_eq!(made[0].participants, 500);
+    fn a_lost_batch_is_not_reported_as_the_database() {
+        let lost = crate::meetings::Error::from(PlaceError::Lost);
+        assert!(matches!(
+            &lost,
+            crate::meetings::Error::BbbFailed(f) if f.cause() == "lost"
+        ));
+        let down = StoreError(sea_orm::DbErr::Custom("connection refused".into()));
+        assert!(matches!(
+            crate::meetings::Error::from(PlaceError::from(down)),
+            crate::meetings::Error::Unavailable(_)
+        ));
     }
 }

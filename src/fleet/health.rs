@@ -35,11 +35,6 @@ impl Health {
             _ => Self::Unknown,
         }
     }
-
-    /// Whether meetings may run there: new ones, and pinned ones staying.
-    pub fn usable(self) -> bool {
-        self == Self::Healthy
-    }
 }
 
 /// The longest reason kept: causes are short texts of ours, details of errors are not.

@@ -10,9 +10,13 @@ pub mod plan;
 pub mod poller;
 mod sighting;
 
+pub use batch::PlaceError;
 pub use health::{Health, Thresholds};
 pub use load::meeting_cost;
-pub use placement::{Candidate, MeetingKind, PlacementRequest};
+pub use placement::{
+    Board, Decision, Inputs, MeetingKind, PlacementRequest, Ranked, ServerStatus, Shortfall,
+    Tiebreak,
+};
 pub use sighting::Sighting;
 
 use crate::bbb::Verdict;
@@ -68,23 +72,6 @@ pub struct Availability {
     pub calls: bool,
 }
 
-/// What is known of one server right now, for placement, operators and metrics.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ServerStatus {
-    pub health: Health,
-    /// Why the server is not healthy; empty when it is.
-    pub health_reason: String,
-    /// Polled load plus outstanding reservations (not divided by weight).
-    pub load: f64,
-    pub meetings: u32,
-    /// Meetings the last poll saw (without placements not seen yet).
-    pub polled_meetings: u32,
-    pub participants: u64,
-    /// Participants recent placements expect beyond those the poll shows.
-    pub expected_participants: u64,
-    pub polled_at: Option<SystemTime>,
-}
-
 /// What changes while the service runs, behind one lock held only for quick bookkeeping.
 #[derive(Debug, Default)]
 struct Live {
@@ -108,72 +95,6 @@ pub struct Fleet {
     bbb: BbbClient,
     /// Placements waiting for the next batch (see `batch`).
     placements: crate::batching::Batches<batch::Pending>,
-}
-
-/// Why a server may not take a new meeting, for operators.
-impl ServerStatus {
-    /// Counts a meeting just placed here, which no poll has shown yet: its expected load,
-    /// itself, and the participants it expects (as `load::outstanding` counts a fresh
-    /// reservation).
-    fn reserve(&mut self, participants: u32) {
-        self.load += load::expected_cost(participants);
-        self.meetings += 1;
-        self.expected_participants += u64::from(participants);
-    }
-}
-
-/// The servers of `servers` that may take a new meeting expecting `participants`, with the
-/// figures placement ranks them by; `event_rooms` counts the event's rooms on a server.
-fn candidates<'a>(
-    servers: impl IntoIterator<Item = &'a Arc<FleetServer>>,
-    status: &HashMap<String, ServerStatus>,
-    participants: u32,
-    event_rooms: impl Fn(&str) -> u64,
-) -> Vec<Candidate> {
-    servers
-        .into_iter()
-        .filter_map(|server| {
-            let st = status.get(&server.spec.id)?;
-            exclusion(server, st, participants)
-                .is_none()
-                .then(|| Candidate {
-                    server: server.clone(),
-                    load: st.load / server.spec.weight,
-                    event_rooms: event_rooms(&server.spec.id),
-                })
-        })
-        .collect()
-}
-
-/// Why `server` may not take a new meeting expecting `participants` (0: unknown), if it may not.
-fn exclusion(server: &FleetServer, st: &ServerStatus, participants: u32) -> Option<&'static str> {
-    let spec = &server.spec;
-    if spec.state != ServerState::Enabled {
-        return Some(match spec.state {
-            ServerState::Cordoned => "cordoned",
-            _ => "disabled",
-        });
-    }
-    match st.health {
-        Health::Unknown => return Some("not probed yet"),
-        Health::Unhealthy => return Some("unhealthy"),
-        Health::Misconfigured => return Some("misconfigured"),
-        Health::Healthy => {}
-    }
-    if spec.max_meetings > 0 && st.meetings >= spec.max_meetings {
-        return Some("at its meeting cap");
-    }
-    if spec.max_participants > 0 {
-        let cap = u64::from(spec.max_participants);
-        let expected = st.participants + st.expected_participants;
-        if expected >= cap {
-            return Some("at its participant cap");
-        }
-        if expected + u64::from(participants) > cap {
-            return Some("the expected participants would pass its participant cap");
-        }
-    }
-    None
 }
 
 impl Fleet {
@@ -401,63 +322,17 @@ impl Fleet {
         }
     }
 
-    /// Whether the last poll saw the meeting running on the server (`None`: never polled).
-    pub fn running_on(&self, server_id: &str, meeting_id: &str) -> Option<bool> {
-        let live = self.live();
-        let polled = live.polled.get(server_id).filter(|p| p.at.is_some())?;
-        Some(polled.meetings.get(meeting_id).is_some_and(|m| m.running))
-    }
-
-    /// Whether the last poll listed the meeting on the server at all, running or waiting for
-    /// its first user (`None`: never polled).
-    pub fn listed_on(&self, server_id: &str, meeting_id: &str) -> Option<bool> {
-        let live = self.live();
-        let polled = live.polled.get(server_id).filter(|p| p.at.is_some())?;
-        Some(polled.meetings.contains_key(meeting_id))
-    }
-
-    /// Whether the last poll of the server ran at or after `since`.
-    pub fn polled_since(&self, server_id: &str, since: SystemTime) -> bool {
-        self.live()
-            .polled
-            .get(server_id)
-            .and_then(|p| p.at)
-            .is_some_and(|at| at >= since)
-    }
-
-    /// Whether a meeting pinned to `server` may stay there: the server exists, answers, is not
-    /// disabled, and — when cordoned — still runs the meeting.
-    pub fn keeps(&self, server: &FleetServer, meeting_id: &str) -> bool {
-        match server.spec.state {
-            ServerState::Disabled => false,
-            _ if matches!(
-                self.health(&server.spec.id),
-                Health::Unhealthy | Health::Misconfigured
-            ) =>
-            {
-                false
-            }
-            ServerState::Cordoned => self.running_on(&server.spec.id, meeting_id) != Some(false),
-            ServerState::Enabled => true,
-        }
-    }
-
-    /// Whether a server the event may use is enabled and healthy (for calls: one that is not
-    /// rooms-only). Caps are left out on purpose: a full server still serves what it holds and
-    /// frees up as meetings end, and the gate this answers hides BBB from a whole event.
+    /// Whether the configuration gives an event's rooms a server (and its calls one that is
+    /// not rooms-only), whatever the servers' health: the answer is eventyay's gate that hides
+    /// BBB from a whole event ("deactivated by the admin"), so an outage must not flip it; joins
+    /// during one fail with the retryable `bbb.failed` instead. Cordoned servers count: a cordon
+    /// is an operator's pause for maintenance (the server still serves what it holds, and
+    /// comes back), not a decision that the event has no BBB. Caps are left out for the same
+    /// reason: a full server frees up as meetings end.
     pub fn availability(&self, event_id: &str, organizer_id: &str) -> Availability {
-        let servers = self.snapshot();
-        let live = self.live();
         let mut available = Availability::default();
-        for server in servers.values() {
-            let healthy = live
-                .health
-                .get(&server.spec.id)
-                .is_some_and(|t| t.health().usable());
-            if server.spec.state == ServerState::Enabled
-                && healthy
-                && server.serves(event_id, organizer_id)
-            {
+        for server in self.snapshot().values() {
+            if server.spec.state != ServerState::Disabled && server.serves(event_id, organizer_id) {
                 available.rooms = true;
                 available.calls |= !server.spec.rooms_only;
             }
@@ -468,94 +343,55 @@ impl Fleet {
     pub fn status(&self) -> HashMap<String, ServerStatus> {
         let servers = self.snapshot();
         let live = self.live();
-        status_of(
+        placement::status(
             &servers,
-            &live,
+            &live.health,
+            &live.polled,
             &live.reservations,
             &live.planned,
             SystemTime::now(),
         )
     }
 
-    /// Every server ranked for a request, with why it may or may not take the meeting, and
-    /// the room's planned session that decides its preference, if it has one.
+    /// Where a placement of `request` would go now, with every server ranked and why it may or
+    /// may not take the meeting, and the room's planned session that decides its preference,
+    /// if it has one. `event_rooms`: the event's rooms per server.
     pub fn explain(
         &self,
         request: &PlacementRequest<'_>,
         event_rooms: &HashMap<String, u64>,
-    ) -> Explanation {
+    ) -> Decision {
         let servers = self.snapshot();
-        let live = self.live();
-        let now = SystemTime::now();
-        let planned = request
+        let rooms = HashMap::from([(request.event_id.to_owned(), event_rooms.clone())]);
+        let placing: Vec<(&str, &str)> = request
             .room
-            .and_then(|room| plan::active(&live.planned, request.event_id, room, now))
-            .cloned();
-        // As its placement would: the room's own planned reservations make way for it.
-        let others: Vec<Planned> = live
-            .planned
-            .iter()
-            .filter(|p| {
-                planned.is_none()
-                    || !(p.event_id == request.event_id && Some(p.room_id.as_str()) == request.room)
-            })
-            .cloned()
+            .map(|room| (request.event_id, room))
+            .into_iter()
             .collect();
-        let request = &planned
-            .as_ref()
-            .map_or_else(|| request.clone(), |p| plan::follow(request, p));
-        let status = status_of(&servers, &live, &live.reservations, &others, now);
-        let mut rows: Vec<Explained> = servers
-            .values()
-            .filter_map(|server| {
-                let st = status.get(&server.spec.id)?;
-                let excluded = exclusion(server, st, request.participants)
-                    .map(|why| {
-                        let health = matches!(st.health, Health::Unhealthy | Health::Misconfigured);
-                        if health && why == st.health.name() && !st.health_reason.is_empty() {
-                            format!("{why}: {}", st.health_reason)
-                        } else {
-                            why.to_owned()
-                        }
-                    })
-                    .or_else(|| {
-                        placement::tier(server, request)
-                            .is_none()
-                            .then(|| "not for this event or kind".to_owned())
-                    });
-                Some(Explained {
-                    server_id: server.spec.id.clone(),
-                    excluded_because: excluded,
-                    tier: placement::tier(server, request).unwrap_or(u8::MAX),
-                    load: st.load,
-                    weight: server.spec.weight,
-                    event_rooms: event_rooms.get(&server.spec.id).copied().unwrap_or(0),
-                })
-            })
-            .collect();
-        rows.sort_by(|a, b| {
-            (a.excluded_because.is_some(), a.tier)
-                .cmp(&(b.excluded_because.is_some(), b.tier))
-                .then(a.score().total_cmp(&b.score()))
-                .then(a.server_id.cmp(&b.server_id))
-        });
-        let candidates = rows
-            .iter()
-            .filter(|r| r.excluded_because.is_none())
-            .filter_map(|r| {
-                Some(Candidate {
-                    server: servers.get(&r.server_id)?.clone(),
-                    load: r.score(),
-                    event_rooms: r.event_rooms,
-                })
-            })
-            .collect();
-        let chosen = placement::choose(request, candidates).map(|c| c.server.spec.id.clone());
-        Explanation {
-            chosen,
-            servers: rows,
-            planned,
-        }
+        let live = self.live();
+        let board = Board::new(
+            Inputs {
+                servers: &servers,
+                health: &live.health,
+                polled: &live.polled,
+                reservations: &live.reservations,
+                planned: &live.planned,
+                event_rooms: &rooms,
+                now: SystemTime::now(),
+            },
+            &placing,
+        );
+        board.decide(request, &[], Tiebreak::Random)
+    }
+
+    /// Takes back the reservation a placement of `meeting_id` on `server_id` made, here and in
+    /// the database, when what it was for did not happen (an operator's move refused after
+    /// its placement). A later placement of the meeting elsewhere is left alone.
+    pub async fn withdraw(&self, meeting_id: &str, server_id: &str) -> Result<(), StoreError> {
+        self.live()
+            .reservations
+            .retain(|r| r.meeting_id != meeting_id || r.server_id != server_id);
+        self.store.withdraw_reservation(meeting_id, server_id).await
     }
 }
 
@@ -613,61 +449,4 @@ pub fn observe(fleet: &Arc<Fleet>) {
             |s| s.participants as f64,
         );
     });
-}
-
-/// Where a new meeting would go, and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Explanation {
-    /// One of the best servers; `None` when none fits.
-    pub chosen: Option<String>,
-    /// Every server, eligible ones first, best first.
-    pub servers: Vec<Explained>,
-    /// The room's planned session that sets its preference and size.
-    pub planned: Option<Planned>,
-}
-
-/// One line of an explanation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Explained {
-    pub server_id: String,
-    pub excluded_because: Option<String>,
-    pub tier: u8,
-    pub load: f64,
-    pub weight: f64,
-    pub event_rooms: u64,
-}
-
-impl Explained {
-    pub fn score(&self) -> f64 {
-        self.load / self.weight
-    }
-}
-
-fn status_of(
-    servers: &HashMap<String, Arc<FleetServer>>,
-    live: &Live,
-    reservations: &[Reservation],
-    planned: &[Planned],
-    now: SystemTime,
-) -> HashMap<String, ServerStatus> {
-    let outstanding = load::outstanding(reservations, planned, &live.polled, now);
-    servers
-        .keys()
-        .map(|id| {
-            let p = live.polled.get(id);
-            let reserved = outstanding.get(id).copied().unwrap_or_default();
-            let tracker = live.health.get(id);
-            let status = ServerStatus {
-                health: tracker.map_or(Health::Unknown, Tracker::health),
-                health_reason: tracker.map(|t| t.reason().to_owned()).unwrap_or_default(),
-                load: p.map_or(0.0, Polled::cost) + reserved.load,
-                meetings: p.map_or(0, |p| p.meetings.len() as u32) + reserved.meetings,
-                expected_participants: reserved.participants,
-                polled_meetings: p.map_or(0, |p| p.meetings.len() as u32),
-                participants: p.map_or(0, Polled::participants),
-                polled_at: p.and_then(|p| p.at),
-            };
-            (id.clone(), status)
-        })
-        .collect()
 }

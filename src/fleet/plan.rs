@@ -1,8 +1,11 @@
 //! A schedule's forecast: where its sessions would run, slot by slot, and what the fleet cannot
-//! hold. The sessions are placed as placement would place them when they start — same tiers,
-//! weights and caps, largest first among those that start together, each keeping its server
-//! until it ends — on the fleet as configured now, beside the sessions other events' kept plans
-//! have on it. Load from meetings nobody planned is not known ahead and not counted.
+//! hold. The sessions are placed by placement's own decision (`placement::Board`) as it would
+//! place them when they start — same tiers, weights and caps, largest first among those that
+//! start together, each keeping its server until it ends — on the fleet as configured now,
+//! beside the sessions other events' kept plans have on it. Load from meetings nobody planned
+//! is not known ahead and not counted. A session no server has room for is named as one the
+//! slot cannot hold, and kept without a server: when it starts, live placement puts it where
+//! it fits best then.
 //!
 //! A kept forecast is the event's plan: a room whose planned session runs or is about to start
 //! goes to its planned server when it is placed (if that server can take it then), and the
@@ -11,10 +14,13 @@
 //! placement after.
 
 use super::{
-    FleetServer, Health, MeetingKind, PlacementRequest, ServerStatus, candidates,
+    Board, FleetServer, Health, Inputs, MeetingKind, PlacementRequest, Tiebreak, health::Tracker,
     load::expected_cost, placement,
 };
-use crate::{domain::ServerState, store::Planned};
+use crate::{
+    domain::ServerState,
+    store::{Planned, Reservation},
+};
 use std::{
     collections::HashMap,
     sync::Arc,
@@ -218,43 +224,67 @@ pub fn forecast(
         .filter(|s| s.spec.state == ServerState::Enabled)
         .collect();
     open.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
+    // Every server healthy: the forecast is about the fleet as configured, with nothing polled.
+    let health: HashMap<String, Tracker> = servers
+        .keys()
+        .map(|id| (id.clone(), Tracker::at(Health::Healthy, "")))
+        .collect();
+    let polled = HashMap::new();
     // Session index → its server (None: unplaced), once its first slot is decided.
-    let mut assigned: HashMap<usize, Option<&Arc<FleetServer>>> = HashMap::new();
+    let mut assigned: HashMap<usize, Option<Arc<FleetServer>>> = HashMap::new();
     let mut reasons: HashMap<usize, &'static str> = HashMap::new();
     let mut out = Forecast::default();
     let mut start = first;
     while start < last && out.slots.len() < MAX_SLOTS {
-        let end = start + slot;
+        let Some(end) = start.checked_add(slot) else {
+            break;
+        };
         let running: Vec<usize> = (0..sessions.len())
             .filter(|&i| sessions[i].start < end && sessions[i].end > start)
             .collect();
-        // Each server as the sessions placed in earlier slots and still running load it:
-        // healthy (the forecast is about the fleet as configured), and with nothing polled.
-        let mut status: HashMap<String, ServerStatus> = open
-            .iter()
-            .map(|s| {
-                let healthy = ServerStatus {
-                    health: Health::Healthy,
-                    ..ServerStatus::default()
-                };
-                (s.spec.id.clone(), healthy)
-            })
-            .collect();
-        let place = |status: &mut HashMap<String, ServerStatus>, server: &FleetServer, n| {
-            if let Some(st) = status.get_mut(&server.spec.id) {
-                st.reserve(n);
-            }
+        // Each server as the sessions placed in earlier slots and still running load it (the
+        // event's rooms among them), and the other events' kept sessions of the slot: each a
+        // reservation as fresh as a placement's.
+        let reserve = |id: String, server_id: &str, participants| Reservation {
+            meeting_id: id,
+            server_id: server_id.to_owned(),
+            at: start,
+            participants,
         };
+        let mut reservations = Vec::new();
+        let mut rooms: HashMap<String, u64> = HashMap::new();
         for &i in &running {
             if let Some(Some(server)) = assigned.get(&i) {
-                place(&mut status, server, sessions[i].participants);
+                reservations.push(reserve(
+                    format!("s{i}"),
+                    &server.spec.id,
+                    sessions[i].participants,
+                ));
+                *rooms.entry(server.spec.id.clone()).or_default() += 1;
             }
         }
-        for other in kept.iter().filter(|p| p.start < end && p.end > start) {
-            if let Some(st) = status.get_mut(&other.server_id) {
-                st.reserve(other.participants);
+        for (k, other) in kept.iter().enumerate() {
+            if other.start < end && other.end > start {
+                reservations.push(reserve(
+                    format!("k{k}"),
+                    &other.server_id,
+                    other.participants,
+                ));
             }
         }
+        let event_rooms = HashMap::from([(event_id.to_owned(), rooms)]);
+        let mut board = Board::new(
+            Inputs {
+                servers,
+                health: &health,
+                polled: &polled,
+                reservations: &reservations,
+                planned: &[],
+                event_rooms: &event_rooms,
+                now: start,
+            },
+            &[],
+        );
         let mut starting: Vec<usize> = running
             .iter()
             .copied()
@@ -275,26 +305,28 @@ pub fn forecast(
                 participants: session.participants,
                 room: None,
             };
-            let may_host = open.iter().any(|s| placement::tier(s, &request).is_some());
-            // Every planned meeting is a room of this event.
-            let candidates =
-                candidates(open.iter().copied(), &status, session.participants, |id| {
-                    status.get(id).map_or(0, |st| u64::from(st.meetings))
-                });
             // The forecast must be the same every time it is asked: the emptiest by name, not
             // placement's random pick among equals.
-            let pick = placement::best(&request, candidates)
-                .and_then(|c| open.iter().copied().find(|s| s.spec.id == c.server.spec.id));
-            match pick {
-                Some(server) => {
-                    place(&mut status, server, session.participants);
+            let decision = board.decide(&request, &[], Tiebreak::Steady);
+            let pick = match (&decision.chosen, &decision.shortfall) {
+                (Some(server), None) => {
+                    board.count(&request, &decision);
                     out.placements.push(Placed {
                         room_id: session.room_id.clone(),
                         start: session.start,
                         server_id: server.spec.id.clone(),
                     });
+                    Some(server.clone())
                 }
-                None => {
+                (Some(_), Some(_)) => {
+                    reasons.insert(
+                        i,
+                        "no server that may host it has room for it under its caps",
+                    );
+                    None
+                }
+                (None, _) => {
+                    let may_host = open.iter().any(|s| placement::tier(s, &request).is_some());
                     reasons.insert(
                         i,
                         if may_host {
@@ -303,10 +335,12 @@ pub fn forecast(
                             "no enabled server may host the event's rooms"
                         },
                     );
+                    None
                 }
-            }
+            };
             assigned.insert(i, pick);
         }
+        let status = board.status();
         out.slots.push(Slot {
             start,
             servers: open

@@ -79,28 +79,34 @@ pub enum Host {
     Move,
 }
 
-/// A removed or disabled server loses its meetings; a cordoned one keeps those its last poll
-/// listed; an unhealthy or misconfigured one is tried first for a meeting that may have users
-/// there — its last poll saw it running, or a create under its latest claim (at `claimed_at`)
-/// may have made it since the polls stopped answering. A slow poll is not a dead server, and
-/// moving would split the meeting's users.
-pub fn host(seen: &Sighting, claimed_at: i64, now: SystemTime, create_timeout: Duration) -> Host {
+/// A removed or disabled server loses its meetings (an operator's decision). Any other
+/// server is tried first, whatever its polls say: an unhealthy one may only answer its polls
+/// slowly while its users are in the meeting (its create shows whether it can host it), and a
+/// cordoned one keeps what it still lists. A cordoned server's meeting moves only on a poll
+/// that no longer lists it and is younger than the create of the meeting's latest claim
+/// (at `claimed_at`).
+pub fn host(seen: &Sighting, claimed_at: i64, create_timeout: Duration) -> Host {
     if !seen.registered || seen.state == ServerState::Disabled {
         return Host::Move;
     }
-    let answers = !matches!(seen.health, Health::Unhealthy | Health::Misconfigured);
-    let recent = now < settled_at(claimed_at, create_timeout);
-    match seen.state {
-        _ if !answers => {
-            if seen.running || recent {
-                Host::Stay
-            } else {
-                Host::Move
-            }
-        }
-        ServerState::Cordoned if seen.listed == Some(false) => Host::Move,
-        _ => Host::Stay,
+    let gone = seen.listed == Some(false)
+        && seen
+            .polled_at
+            .is_some_and(|at| at >= settled_at(claimed_at, create_timeout));
+    if seen.state == ServerState::Cordoned && gone {
+        Host::Move
+    } else {
+        Host::Stay
     }
+}
+
+/// Whether a create on the meeting's server that just failed leaves the server unable to host
+/// it: removed, disabled, or unhealthy or misconfigured by now (then the meeting moves). A
+/// server that still counts as healthy is tried again.
+pub fn failed_for_good(seen: &Sighting) -> bool {
+    !seen.registered
+        || seen.state == ServerState::Disabled
+        || matches!(seen.health, Health::Unhealthy | Health::Misconfigured)
 }
 
 #[cfg(test)]
@@ -173,31 +179,32 @@ mod tests {
         assert_eq!(session(CLAIMED, &s, now, TIMEOUT, false), Session::Continue);
     }
 
-    /// `host` long after the latest claim settled.
-    fn host_later(s: &Sighting) -> Host {
-        host(s, CLAIMED, at(SETTLED + 60_000), TIMEOUT)
-    }
-
     #[test]
-    fn a_meeting_that_may_have_users_is_tried_on_its_server_before_it_moves() {
+    fn only_operators_move_a_meeting_before_its_server_is_tried() {
         let mut s = seen(Some(true), 0);
         s.health = Health::Unhealthy;
-        assert_eq!(host_later(&s), Host::Stay);
         s.running = false;
-        assert_eq!(host_later(&s), Host::Move);
-        // Created under a claim made a moment ago: its users may be there.
-        assert_eq!(host(&s, CLAIMED, at(SETTLED - 1), TIMEOUT), Host::Stay);
+        assert_eq!(
+            host(&s, CLAIMED, TIMEOUT),
+            Host::Stay,
+            "unhealthy: tried first"
+        );
+        assert!(failed_for_good(&s));
         s.health = Health::Healthy;
+        assert!(
+            !failed_for_good(&s),
+            "one failed create is not a dead server"
+        );
         s.state = ServerState::Disabled;
         s.running = true;
         assert_eq!(
-            host_later(&s),
+            host(&s, CLAIMED, TIMEOUT),
             Host::Move,
             "disabled moves even running meetings"
         );
         s.state = ServerState::Enabled;
         s.registered = false;
-        assert_eq!(host_later(&s), Host::Move);
+        assert_eq!(host(&s, CLAIMED, TIMEOUT), Host::Move);
     }
 
     #[test]
@@ -206,14 +213,17 @@ mod tests {
         s.state = ServerState::Cordoned;
         // Listed with only guests waiting: not running, still kept.
         s.running = false;
-        assert_eq!(host_later(&s), Host::Stay);
+        assert_eq!(host(&s, CLAIMED, TIMEOUT), Host::Stay);
         s.listed = None;
-        assert_eq!(
-            host_later(&s),
-            Host::Stay,
-            "never polled: nothing says it is gone"
-        );
+        assert_eq!(host(&s, CLAIMED, TIMEOUT), Host::Stay, "never polled");
         s.listed = Some(false);
-        assert_eq!(host_later(&s), Host::Move);
+        s.polled_at = Some(at(SETTLED - 1));
+        assert_eq!(
+            host(&s, CLAIMED, TIMEOUT),
+            Host::Stay,
+            "a poll before the latest create"
+        );
+        s.polled_at = Some(at(SETTLED));
+        assert_eq!(host(&s, CLAIMED, TIMEOUT), Host::Move);
     }
 }

@@ -9,7 +9,7 @@ pub mod params;
 use crate::{
     bbb::{BbbError, Verdict},
     domain::Meeting,
-    fleet::{Availability, Fleet, FleetServer, MeetingKind, PlacementRequest, Sighting},
+    fleet::{Availability, Fleet, FleetServer, MeetingKind, PlacementRequest},
     store::{Store, StoreError},
 };
 use flight::Flights;
@@ -618,12 +618,7 @@ impl Core {
                 let seen = self
                     .fleet
                     .sighting(&meeting.server_id, &meeting.bbb_meeting_id);
-                let host = lifecycle::host(
-                    &seen,
-                    meeting.claimed_at,
-                    std::time::SystemTime::now(),
-                    self.fleet.timeouts().create,
-                );
+                let host = lifecycle::host(&seen, meeting.claimed_at, self.fleet.timeouts().create);
                 let to = if leave.is_some() || host == Host::Move {
                     let mut exclude = tried.clone();
                     exclude.push(meeting.server_id.clone());
@@ -709,17 +704,7 @@ impl Core {
             let seen = self
                 .fleet
                 .sighting(&meeting.server_id, &meeting.bbb_meeting_id);
-            // Only what this failure says of the server counts now (the claim just made
-            // is no reason to stay).
-            let unusable = lifecycle::host(
-                &Sighting {
-                    running: false,
-                    ..seen
-                },
-                0,
-                std::time::SystemTime::now(),
-                Duration::ZERO,
-            ) == Host::Move;
+            let unusable = lifecycle::failed_for_good(&seen);
             if fresh || unusable {
                 if tried.len() >= MAX_SERVERS_PER_ATTEMPT {
                     return Err(Error::BbbFailed(failure));

@@ -4,7 +4,7 @@
 
 use crate::{
     domain::{Server, ServerState},
-    fleet::{Explanation, Fleet, MeetingKind, PlacementRequest, ServerStatus},
+    fleet::{Decision, Fleet, MeetingKind, PlaceError, PlacementRequest, ServerStatus},
     meetings::Meetings,
     store::{Audit, AuditEntry, Store, StoreError},
 };
@@ -25,11 +25,23 @@ pub enum Error {
     /// The database's own words, for the log at the API boundary.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The placement batch ended without an answer (the log says why).
+    #[error("the placement was lost")]
+    Lost,
 }
 
 impl From<StoreError> for Error {
     fn from(err: StoreError) -> Self {
         Self::Unavailable(err.0.to_string())
+    }
+}
+
+impl From<PlaceError> for Error {
+    fn from(err: PlaceError) -> Self {
+        match err {
+            PlaceError::Store(err) => err.into(),
+            PlaceError::Lost => Self::Lost,
+        }
     }
 }
 
@@ -227,13 +239,13 @@ impl Operators {
             .await?
             .ok_or(Error::NotFound)?;
         let from = meeting.server_id.clone();
-        let target = match target {
+        let (target, placed) = match target {
             Some(id) => {
                 let server = self.fleet.get(id).ok_or(Error::NotFound)?;
                 if server.spec.state == ServerState::Disabled {
                     return Err(Error::Refused("the target server is disabled"));
                 }
-                server
+                (server, false)
             }
             None => {
                 let request = PlacementRequest {
@@ -245,16 +257,40 @@ impl Operators {
                     // An operator's move goes where load says, whatever a plan said.
                     room: None,
                 };
-                self.fleet
+                let server = self
+                    .fleet
                     .place(
                         &request,
                         std::slice::from_ref(&from),
                         &meeting.bbb_meeting_id,
                     )
                     .await?
-                    .ok_or(Error::Refused("no other server can take the room"))?
+                    .ok_or(Error::Refused("no other server can take the room"))?;
+                (server, true)
             }
         };
+        let moved = self.move_to(actor, &meeting, &target, force).await;
+        // A move refused after its placement takes the reservation back: nothing comes to the
+        // target for it.
+        if placed && moved.is_err() {
+            self.fleet
+                .withdraw(&meeting.bbb_meeting_id, &target.spec.id)
+                .await?;
+        }
+        let moved = moved?;
+        self.meetings.forget_room(event_id, room_id);
+        Ok(moved)
+    }
+
+    /// Moves `meeting` to `target` as `move_room` says.
+    async fn move_to(
+        &self,
+        actor: &str,
+        meeting: &crate::domain::Meeting,
+        target: &crate::fleet::FleetServer,
+        force: bool,
+    ) -> Result<Moved, Error> {
+        let from = meeting.server_id.clone();
         if target.spec.id == from {
             return Err(Error::Refused("the room is already on that server"));
         }
@@ -287,7 +323,11 @@ impl Operators {
                 "FORCED: not ended on the old server, users may be split until they rejoin"
             }
         );
-        let room = format!("{event_id}/{room_id}");
+        let room = format!(
+            "{}/{}",
+            meeting.event_id,
+            meeting.room_id.as_deref().unwrap_or_default()
+        );
         let audit = Audit {
             actor,
             action: "move-room",
@@ -301,7 +341,6 @@ impl Operators {
         if stored.server_id != target.spec.id {
             return Err(Error::Refused("the room was moved meanwhile; look again"));
         }
-        self.meetings.forget_room(event_id, room_id);
         Ok(Moved {
             from,
             to: target.spec.id.clone(),
@@ -317,7 +356,7 @@ impl Operators {
         prefer: &str,
         participants: u32,
         room: &str,
-    ) -> Result<Explanation, Error> {
+    ) -> Result<Decision, Error> {
         let rooms = match kind {
             MeetingKind::Room => self.store.event_rooms_per_server(event_id).await?,
             MeetingKind::Call => HashMap::new(),

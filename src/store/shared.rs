@@ -53,8 +53,8 @@ pub struct PlacementView<'a> {
 
 /// What a round of placements decided: the reservations it makes, the rooms (event, room)
 /// whose planned sessions its placements take over, the first rows of new rooms, and the new
-/// sessions of rooms that have a meeting. A session claim that loses (another replica decided
-/// that session first) takes its reservation back.
+/// sessions of rooms that have a meeting. A first row or a session claim that loses (another
+/// replica wrote that room or decided that session first) takes its reservation back.
 #[derive(Debug, Default)]
 pub struct Decided {
     pub made: Vec<Reservation>,
@@ -386,6 +386,21 @@ impl Store {
                 rooms: super::room_rows::write_first(&tx, &first_rows).await?,
                 sessions: HashMap::new(),
             };
+            // A first row another replica wrote first: the room is that replica's meeting, and
+            // this meetingID will never exist, so it reserves nothing.
+            for row in &first_rows {
+                let key = (
+                    row.event_id.clone(),
+                    row.room_id.clone().unwrap_or_default(),
+                );
+                if placed
+                    .rooms
+                    .get(&key)
+                    .is_none_or(|stored| stored.id != row.id)
+                {
+                    made.retain(|r| r.meeting_id != row.bbb_meeting_id);
+                }
+            }
             for session in &sessions {
                 let (meeting, won) = super::claim(&tx, session).await?;
                 if !won {
@@ -419,6 +434,20 @@ impl Store {
                 .await?;
             tx.commit().await?;
             Ok(placed)
+        })
+        .await
+    }
+
+    /// Deletes the reservation of `meeting_id` on `server_id`, if it is still that one (a later
+    /// placement of the meeting elsewhere replaced it, and stays).
+    pub async fn withdraw_reservation(&self, meeting_id: &str, server_id: &str) -> Result<()> {
+        self.guarded(async {
+            reservation::Entity::delete_many()
+                .filter(reservation::Column::MeetingId.eq(meeting_id))
+                .filter(reservation::Column::ServerId.eq(server_id))
+                .exec(&self.db)
+                .await?;
+            Ok(())
         })
         .await
     }

@@ -631,7 +631,9 @@ async fn a_cordoned_server_keeps_what_it_lists_and_lets_ended_meetings_move(db: 
 
     app.restart_with(&[("s1", "state = \"cordoned\"")]).await;
     end_on_sim(&app, "s1", &ended.meeting_id).await;
-    tokio::time::sleep(Duration::from_millis(600)).await; // polls of the restarted service
+    // Only a poll younger than the meeting's create may say it is gone (create timeout 1 s,
+    // 1 s for the way there, 2 s for replicas' clocks).
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
     let mut client = app.client().await;
     for (room, why) in [
         ("running", "a running meeting stays on its cordoned server"),
@@ -831,8 +833,8 @@ async fn recordings_come_from_every_server_that_hosted_the_room_even_with_one_de
     app.stop().await;
 }
 
-/// The backend's availability gate: rooms need an enabled, answering server the event may
-/// use; calls one that is not rooms-only. It follows health as the poller sees it.
+/// The backend's availability gate: rooms need an enabled server the event may use; calls one
+/// that is not rooms-only. It is configuration: a server that stops answering changes nothing.
 async fn availability_follows_the_servers_an_event_may_use(db: TestDb) {
     let app = spawn_app(
         db,
@@ -863,30 +865,11 @@ async fn availability_follows_the_servers_an_event_may_use(db: TestDb) {
     assert_eq!(availability("ev-calls").await, (true, true));
 
     app.sim("s2").set_fault(Fault::Refuse);
-    let started = std::time::Instant::now();
-    while availability("ev-calls").await != (true, false) {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "s2 never turned unhealthy"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     app.sim("s1").set_fault(Fault::Refuse);
-    while availability("ev-1").await != (false, false) {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "s1 never turned unhealthy"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    app.sim("s1").set_fault(Fault::None);
-    while availability("ev-1").await != (true, false) {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "s1 never recovered"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Well past the two failed polls that make both unhealthy.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(availability("ev-calls").await, (true, true));
+    assert_eq!(availability("ev-1").await, (true, false));
 
     let err = client
         .availability(authed(ask("has space")))

@@ -16,6 +16,7 @@ mod fleet;
 mod fleet_service;
 mod helm_chart;
 mod lifecycle;
+mod placement_rules;
 mod python_package;
 mod replicas;
 mod service;
