@@ -134,25 +134,26 @@ impl Fleet {
         written(placed)
     }
 
-    /// Places a room's new session — `meeting`, on `meeting.server_id` since `placed_at` — and
-    /// claims it for the server chosen (which may be where it is) in the placement's
-    /// transaction. Returns the meeting as stored and whether this claim won; a claim that
-    /// lost (another replica decided the session first) reserved nothing. `Ok(None)` when no
-    /// server may take it.
+    /// Places `meeting` anew — a room's new session, or a move off a server that cannot host
+    /// it (never onto one in `exclude`) — and claims it for the server chosen (which may be
+    /// where it is) in the placement's transaction: only if it is still on `meeting.server_id`
+    /// under the claim it was read with (`meeting.claimed_at`). Returns the meeting as stored
+    /// and whether this claim won; a claim that lost (another placement or create claimed the
+    /// meeting first) reserved nothing. `Ok(None)` when no server may take it.
     #[tracing::instrument(name = "fleet.place", skip_all, fields(event = request.event_id, kind = ?request.kind, server = tracing::field::Empty))]
-    pub async fn place_session(
+    pub async fn place_again(
         self: &Arc<Self>,
         request: &PlacementRequest<'_>,
         meeting: &Meeting,
-        placed_at: i64,
+        exclude: &[String],
     ) -> Result<Option<(Meeting, bool)>, PlaceError> {
         let write = Write::Session {
             meeting_id: meeting.id.clone(),
             from: meeting.server_id.clone(),
-            placed_at,
+            placed_at: meeting.claimed_at,
         };
         let placed = self
-            .enqueue(request, &[], &meeting.bbb_meeting_id, write)
+            .enqueue(request, exclude, &meeting.bbb_meeting_id, write)
             .await?;
         written(placed)
     }

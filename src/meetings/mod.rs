@@ -562,7 +562,7 @@ impl Core {
         // one places it and the others follow.
         let Some((stored, won)) = self
             .fleet
-            .place_session(&room_placement(join), &meeting, meeting.claimed_at)
+            .place_again(&room_placement(join), &meeting, &[])
             .await?
         else {
             return Ok((meeting, false));
@@ -619,15 +619,11 @@ impl Core {
                     .fleet
                     .sighting(&meeting.server_id, &meeting.bbb_meeting_id);
                 let host = lifecycle::host(&seen, meeting.claimed_at, self.fleet.timeouts().create);
-                let to = if leave.is_some() || host == Host::Move {
+                let claimed = if leave.is_some() || host == Host::Move {
                     let mut exclude = tried.clone();
                     exclude.push(meeting.server_id.clone());
-                    match self
-                        .fleet
-                        .place(request, &exclude, &meeting.bbb_meeting_id)
-                        .await?
-                    {
-                        Some(target) => target.spec.id.clone(),
+                    match self.fleet.place_again(request, &meeting, &exclude).await? {
+                        Some(claimed) => claimed,
                         // No other server: while BBB purges the ended meeting, this one is
                         // asked again a few times.
                         None if matches!(leave, Some(Failure::StillEnding))
@@ -636,15 +632,17 @@ impl Core {
                             ended_retries += 1;
                             tried.retain(|id| *id != meeting.server_id);
                             tokio::time::sleep(ENDED_RETRY_PAUSE).await;
-                            meeting.server_id.clone()
+                            let to = meeting.server_id.clone();
+                            self.store.claim_meeting(&meeting, &to).await?
                         }
                         // Nowhere else to go: what went wrong here is the cause to report.
                         None => return Err(Error::BbbFailed(leave.unwrap_or(Failure::NoServer))),
                     }
                 } else {
-                    meeting.server_id.clone()
+                    let to = meeting.server_id.clone();
+                    self.store.claim_meeting(&meeting, &to).await?
                 };
-                let (stored, won) = self.store.claim_meeting(&meeting, &to).await?;
+                let (stored, won) = claimed;
                 if !won {
                     // Another attempt claimed it first: its server stands; claim again there.
                     lost_claims += 1;
