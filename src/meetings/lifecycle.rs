@@ -11,10 +11,14 @@
 //! poll that does not list it, BBB's end callback — counts only when it is younger than that
 //! claim's create can be: `settled_at`.
 //!
-//! Everything here is pure: the caller brings the fleet's view and the time.
+//! The decisions are pure functions; the flows (`ensure_room`, `establish`) act through a
+//! [`World`]: the service's database, fleet and BBB servers, or the seeded simulation that
+//! proves the rule under every order of events.
 
+use super::{Error, Failure};
 use crate::{
-    domain::ServerState,
+    bbb::{BbbError, Created, Verdict},
+    domain::{Meeting, ServerState},
     fleet::{Health, Sighting},
 };
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -107,6 +111,245 @@ pub fn failed_for_good(seen: &Sighting) -> bool {
     !seen.registered
         || seen.state == ServerState::Disabled
         || matches!(seen.health, Health::Unhealthy | Health::Misconfigured)
+}
+
+/// Why a meeting is placed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Move {
+    /// Its server does not hold it, and a new session starts: placed by the load of now.
+    NewSession,
+    /// Its server cannot host it (any more).
+    Failover,
+}
+
+/// What a meeting's lifecycle acts on: the meeting's row and its claims, placements, the
+/// fleet's view, BBB's answers and time.
+pub trait World {
+    /// A server a create answered on (what a join URL is signed for).
+    type Server;
+    fn now(&self) -> SystemTime;
+    fn create_timeout(&self) -> Duration;
+    async fn pause(&self, pause: Duration);
+    fn sighting(&self, server_id: &str, meeting_id: &str) -> Sighting;
+    /// The room's meeting as stored, with its latest claim.
+    async fn row(&self) -> Result<Option<Meeting>, Error>;
+    /// Places the room's first meeting and writes its row (its first claim); the meeting as
+    /// stored and whether it is this one. `None`: no server may take it.
+    async fn place_first(&self) -> Result<Option<(Meeting, bool)>, Error>;
+    /// Places `meeting` anew away from `exclude`, claiming it in the placement (see
+    /// `Fleet::place_again`).
+    async fn place_again(
+        &self,
+        meeting: &Meeting,
+        why: Move,
+        exclude: &[String],
+    ) -> Result<Option<(Meeting, bool)>, Error>;
+    /// Claims `meeting` for `to` (see `Store::claim_meeting`).
+    async fn claim(&self, meeting: &Meeting, to: &str) -> Result<(Meeting, bool), Error>;
+    /// Whether the server holds the meeting, not ended (`getMeetingInfo`); `None`: unknown.
+    async fn holds(&self, server_id: &str, meeting_id: &str) -> Option<bool>;
+    /// Creates the meeting on its server; `None` when the server left the registry.
+    async fn create(&self, meeting: &Meeting) -> Option<(Self::Server, Result<Created, BbbError>)>;
+    /// Says in the log that `before` now lives as `after`, and counts it.
+    fn moved(&self, before: &Meeting, after: &Meeting, why: Move);
+}
+
+/// A meeting made sure of: created (or found) on `server` under a claim of this attempt.
+pub struct Established<S> {
+    pub meeting: Meeting,
+    pub server: S,
+    pub created: Created,
+}
+
+/// A room's meeting, made sure of: its first placement, or its row's meeting, placed anew when
+/// a new session starts (see `session`); then `establish`ed. `pinned`: rooms stay where they
+/// were first placed (until failover).
+pub async fn ensure_room<W: World>(
+    world: &W,
+    pinned: bool,
+) -> Result<Established<W::Server>, Error> {
+    let (meeting, held) = match world.row().await? {
+        Some(meeting) => start_session(world, meeting, pinned).await?,
+        None => world
+            .place_first()
+            .await?
+            .ok_or(Error::BbbFailed(Failure::NoServer))?,
+    };
+    establish(world, meeting, held).await
+}
+
+/// A room whose server no longer holds its meeting starts a new session: the meeting is
+/// placed anew, by the fleet's load and reservations now rather than those of the room's
+/// first use (often a rehearsal days before). Same meetingID and passwords; the hosting
+/// history keeps its recordings findable. Returns the meeting and whether this attempt holds
+/// its latest claim.
+async fn start_session<W: World>(
+    world: &W,
+    meeting: Meeting,
+    pinned: bool,
+) -> Result<(Meeting, bool), Error> {
+    let seen = world.sighting(&meeting.server_id, &meeting.bbb_meeting_id);
+    match session(
+        meeting.claimed_at,
+        &seen,
+        world.now(),
+        world.create_timeout(),
+        pinned,
+    ) {
+        Session::Continue => return Ok((meeting, false)),
+        Session::Ask => {
+            if world
+                .holds(&meeting.server_id, &meeting.bbb_meeting_id)
+                .await
+                != Some(false)
+            {
+                return Ok((meeting, false));
+            }
+        }
+        Session::PlaceAnew => {}
+    }
+    // Claimed in the placement's transaction: of attempts deciding this session at once, one
+    // places it and the others follow.
+    let Some((stored, won)) = world.place_again(&meeting, Move::NewSession, &[]).await? else {
+        return Ok((meeting, false));
+    };
+    if won && stored.server_id != meeting.server_id {
+        world.moved(&meeting, &stored, Move::NewSession);
+    }
+    Ok((stored, won))
+}
+
+/// How often, and how long apart, a create is retried while BBB still holds the ended meeting
+/// and no other server can take it (BBB answers with the old createTime until it purges it).
+const ENDED_RETRIES: u32 = 4;
+const ENDED_RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// A new placement whose create gets no answer moves on; this bounds how many servers one
+/// attempt tries.
+const MAX_SERVERS_PER_ATTEMPT: usize = 3;
+/// Tries on a meeting's own server before giving up on this attempt.
+const SAME_SERVER_TRIES: u32 = 2;
+const SAME_SERVER_PAUSE: Duration = Duration::from_millis(100);
+/// Claims one attempt may lose to others (each then followed) before it gives up.
+const MAX_LOST_CLAIMS: u32 = 4;
+
+/// Makes sure the meeting exists on a server that can host it, moving it (same meetingID and
+/// passwords) when it must. Every create is preceded by a won claim (`held`: this attempt made
+/// the latest one, by placing the meeting); a lost claim follows the winner.
+/// - its server is removed or disabled, or cordoned and no longer lists it: move before asking
+///   (`host`);
+/// - BBB still holds the meeting as ended: this server cannot host it now, move on;
+/// - a create on a server this attempt just placed it on gets no answer: move on to the next
+///   candidate at once, so no first join fails because one server just died;
+/// - a create on its long-standing server gets no answer: try that server once more (one
+///   error is not a dead server), and move only if that made the server unusable.
+pub async fn establish<W: World>(
+    world: &W,
+    mut meeting: Meeting,
+    mut held: bool,
+) -> Result<Established<W::Server>, Error> {
+    // Placed on its server by this attempt: a create there that fails moves on at once.
+    let mut fresh = held;
+    let mut tried: Vec<String> = Vec::new();
+    let mut leave: Option<Failure> = None;
+    let mut same_server_failures = 0;
+    let mut ended_retries = 0;
+    let mut lost_claims = 0;
+    loop {
+        if !held {
+            let seen = world.sighting(&meeting.server_id, &meeting.bbb_meeting_id);
+            let stay = host(&seen, meeting.claimed_at, world.create_timeout()) == Host::Stay;
+            let claimed = if leave.is_none() && stay {
+                let to = meeting.server_id.clone();
+                world.claim(&meeting, &to).await?
+            } else {
+                let mut exclude = tried.clone();
+                exclude.push(meeting.server_id.clone());
+                match world
+                    .place_again(&meeting, Move::Failover, &exclude)
+                    .await?
+                {
+                    Some(claimed) => claimed,
+                    // No other server: while BBB purges the ended meeting, this one is asked
+                    // again a few times.
+                    None if matches!(leave, Some(Failure::StillEnding))
+                        && ended_retries < ENDED_RETRIES =>
+                    {
+                        ended_retries += 1;
+                        tried.retain(|id| *id != meeting.server_id);
+                        world.pause(ENDED_RETRY_PAUSE).await;
+                        let to = meeting.server_id.clone();
+                        world.claim(&meeting, &to).await?
+                    }
+                    // Nowhere else to go: what went wrong here is the cause to report.
+                    None => return Err(Error::BbbFailed(leave.unwrap_or(Failure::NoServer))),
+                }
+            };
+            let (stored, won) = claimed;
+            if !won {
+                // Another attempt claimed it first: its server stands; claim again there.
+                lost_claims += 1;
+                if lost_claims > MAX_LOST_CLAIMS {
+                    return Err(Error::BbbFailed(Failure::Contended));
+                }
+                meeting = stored;
+                (fresh, leave) = (false, None);
+                continue;
+            }
+            if stored.server_id != meeting.server_id {
+                world.moved(&meeting, &stored, Move::Failover);
+                (fresh, same_server_failures) = (true, 0);
+            }
+            meeting = stored;
+            leave = None;
+        }
+        // The create spends the claim: a later one claims again.
+        held = false;
+        let Some((server, outcome)) = world.create(&meeting).await else {
+            continue;
+        };
+        let error = match outcome {
+            Ok(created) if !created.ended => {
+                return Ok(Established {
+                    meeting,
+                    server,
+                    created,
+                });
+            }
+            // BBB still holds the ended meeting here; a join URL for it would not work until
+            // BBB purges it. Another server can start the session at once.
+            Ok(_) => {
+                tried.push(meeting.server_id.clone());
+                leave = Some(Failure::StillEnding);
+                continue;
+            }
+            Err(error) => error,
+        };
+        tracing::warn!(server = %meeting.server_id, meeting = %meeting.id, error = %error, kind = error.kind(), "BBB create failed");
+        let failure = Failure::Bbb {
+            server: meeting.server_id.clone(),
+            error: error.clone(),
+        };
+        // BBB refused this meeting: the server is fine, moving would not help. A server that
+        // refuses us altogether (misconfigured) is left like a dead one.
+        if error.verdict() == Verdict::Answered {
+            return Err(Error::BbbFailed(failure));
+        }
+        tried.push(meeting.server_id.clone());
+        let seen = world.sighting(&meeting.server_id, &meeting.bbb_meeting_id);
+        if fresh || failed_for_good(&seen) {
+            if tried.len() >= MAX_SERVERS_PER_ATTEMPT {
+                return Err(Error::BbbFailed(failure));
+            }
+            leave = Some(failure);
+        } else {
+            same_server_failures += 1;
+            if same_server_failures >= SAME_SERVER_TRIES {
+                return Err(Error::BbbFailed(failure));
+            }
+            tried.pop();
+            world.pause(SAME_SERVER_PAUSE).await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::{
     store::{Store, StoreError},
 };
 use flight::Flights;
-use lifecycle::{Host, Session};
+use lifecycle::{Established, Move};
 use std::{sync::Arc, time::Duration};
 use tokio::time::Instant;
 
@@ -235,11 +235,6 @@ fn room_key(event_id: &str, room_id: &str) -> String {
 fn random_key() -> String {
     crate::secret::random_alphanumeric(24)
 }
-
-/// How often, and how long apart, a create is retried while BBB still holds the ended meeting
-/// under the same meetingID (it answers with the old createTime until it purges it).
-const ENDED_RETRIES: u32 = 4;
-const ENDED_RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 impl Meetings {
     pub fn new(
@@ -468,19 +463,6 @@ impl Meetings {
 
 impl Core {
     async fn ensure_room(&self, join: &RoomJoin) -> Result<Ensured, Error> {
-        // Moves for failover place the room anew, without its first placement's preference.
-        let request = PlacementRequest {
-            prefer: None,
-            ..room_placement(join)
-        };
-        let (meeting, held) = match self
-            .store
-            .room_meeting(&join.event_id, &join.room_id)
-            .await?
-        {
-            Some(meeting) => self.session_start(meeting, join).await?,
-            None => self.first_room_meeting(join).await?,
-        };
         let url = &join.settings.presentation_url;
         let presentation: &[String] = if url.is_empty() {
             &[]
@@ -495,15 +477,98 @@ impl Core {
         } else {
             std::slice::from_ref(url)
         };
-        let query = |m: &Meeting| params::room_create(m, &join.room_name, &join.settings);
-        self.establish(meeting, held, &request, query, presentation)
-            .await
+        let world = Service {
+            core: self,
+            join: Some(join),
+            // Moves for failover place the room anew, without its first placement's preference.
+            failover: PlacementRequest {
+                prefer: None,
+                ..room_placement(join)
+            },
+            query: |m: &Meeting| params::room_create(m, &join.room_name, &join.settings),
+            presentation,
+        };
+        Ok(lifecycle::ensure_room(&world, self.pin_rooms).await?.into())
     }
 
-    /// The room's first meeting, placed and stored; `true` when this call placed it, and so
-    /// holds its first claim (another replica may have won the race, and then its row is the
-    /// truth).
-    async fn first_room_meeting(&self, join: &RoomJoin) -> Result<(Meeting, bool), Error> {
+    async fn ensure_call(&self, meeting: Meeting) -> Result<Ensured, Error> {
+        let world = Service {
+            core: self,
+            join: None,
+            failover: PlacementRequest {
+                event_id: &meeting.event_id,
+                organizer_id: &meeting.organizer_id,
+                kind: MeetingKind::Call,
+                prefer: None,
+                // Moves only (a call is placed when created): sized like an unknown meeting.
+                participants: 0,
+                room: None,
+            },
+            query: params::call_create,
+            presentation: &[],
+        };
+        Ok(lifecycle::establish(&world, meeting.clone(), false)
+            .await?
+            .into())
+    }
+}
+
+impl From<Established<Arc<FleetServer>>> for Ensured {
+    fn from(e: Established<Arc<FleetServer>>) -> Self {
+        Self {
+            meeting: e.meeting,
+            server: e.server,
+            create_time: e.created.create_time,
+            at: std::time::SystemTime::now(),
+        }
+    }
+}
+
+/// The lifecycle's world in the service: the database, the fleet and its BBB servers.
+struct Service<'a, Q> {
+    core: &'a Core,
+    /// The room's join (`None` for a call).
+    join: Option<&'a RoomJoin>,
+    /// Where a move for failover places the meeting.
+    failover: PlacementRequest<'a>,
+    query: Q,
+    presentation: &'a [String],
+}
+
+impl<Q: Fn(&Meeting) -> crate::bbb::Query + Sync> lifecycle::World for Service<'_, Q> {
+    type Server = Arc<FleetServer>;
+
+    fn now(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+    }
+
+    fn create_timeout(&self) -> Duration {
+        self.core.fleet.timeouts().create
+    }
+
+    async fn pause(&self, pause: Duration) {
+        tokio::time::sleep(pause).await;
+    }
+
+    fn sighting(&self, server_id: &str, meeting_id: &str) -> crate::fleet::Sighting {
+        self.core.fleet.sighting(server_id, meeting_id)
+    }
+
+    async fn row(&self) -> Result<Option<Meeting>, Error> {
+        let Some(join) = self.join else {
+            return Ok(None);
+        };
+        Ok(self
+            .core
+            .store
+            .room_meeting(&join.event_id, &join.room_id)
+            .await?)
+    }
+
+    async fn place_first(&self) -> Result<Option<(Meeting, bool)>, Error> {
+        let Some(join) = self.join else {
+            return Ok(None);
+        };
         let new = Meeting {
             id: uuid::Uuid::new_v4().to_string(),
             event_id: join.event_id.clone(),
@@ -517,206 +582,72 @@ impl Core {
             imported: false,
             claimed_at: 0,
         };
-        self.fleet
+        Ok(self
+            .core
+            .fleet
             .place_first(&room_placement(join), new)
-            .await?
-            .ok_or(Error::BbbFailed(Failure::NoServer))
+            .await?)
     }
 
-    /// A room whose server no longer holds its meeting starts a new session: the meeting is
-    /// placed anew, by the fleet's load and reservations now rather than those of the room's
-    /// first use (often a rehearsal days before). Same meetingID and passwords; the hosting
-    /// history keeps its recordings findable. Whether it is gone is `lifecycle::session`'s to
-    /// say. Returns the meeting and whether this call holds its latest claim.
-    async fn session_start(
+    async fn place_again(
         &self,
-        meeting: Meeting,
-        join: &RoomJoin,
-    ) -> Result<(Meeting, bool), Error> {
-        let seen = self
+        meeting: &Meeting,
+        why: Move,
+        exclude: &[String],
+    ) -> Result<Option<(Meeting, bool)>, Error> {
+        let request = match (why, self.join) {
+            (Move::NewSession, Some(join)) => room_placement(join),
+            _ => self.failover.clone(),
+        };
+        Ok(self
+            .core
             .fleet
-            .sighting(&meeting.server_id, &meeting.bbb_meeting_id);
-        let decision = lifecycle::session(
-            meeting.claimed_at,
-            &seen,
-            std::time::SystemTime::now(),
-            self.fleet.timeouts().create,
-            self.pin_rooms,
+            .place_again(&request, meeting, exclude)
+            .await?)
+    }
+
+    async fn claim(&self, meeting: &Meeting, to: &str) -> Result<(Meeting, bool), Error> {
+        Ok(self.core.store.claim_meeting(meeting, to).await?)
+    }
+
+    async fn holds(&self, server_id: &str, meeting_id: &str) -> Option<bool> {
+        let server = self.core.fleet.get(server_id)?;
+        self.core.fleet.holds(&server, meeting_id).await.ok()
+    }
+
+    async fn create(
+        &self,
+        meeting: &Meeting,
+    ) -> Option<(Arc<FleetServer>, Result<crate::bbb::Created, BbbError>)> {
+        let server = self.core.fleet.get(&meeting.server_id)?;
+        let outcome = self
+            .core
+            .fleet
+            .create(&server, &(self.query)(meeting), self.presentation)
+            .await;
+        Some((server, outcome))
+    }
+
+    fn moved(&self, before: &Meeting, after: &Meeting, why: Move) {
+        let (from, to) = (before.server_id.as_str(), after.server_id.as_str());
+        let metrics = crate::telemetry::metrics();
+        let counter = match why {
+            Move::Failover => {
+                tracing::info!(meeting = %before.id, from, to, "moved a meeting to another server");
+                &metrics.moves
+            }
+            Move::NewSession => {
+                tracing::info!(meeting = %before.id, from, to, "a new session of the room placed anew");
+                &metrics.session_placements
+            }
+        };
+        counter.add(
+            1,
+            &[
+                crate::telemetry::kv("from", from.to_owned()),
+                crate::telemetry::kv("to", to.to_owned()),
+            ],
         );
-        match decision {
-            Session::Continue => return Ok((meeting, false)),
-            Session::Ask => {
-                let Some(server) = self.fleet.get(&meeting.server_id) else {
-                    return Ok((meeting, false));
-                };
-                if !matches!(
-                    self.fleet.holds(&server, &meeting.bbb_meeting_id).await,
-                    Ok(false)
-                ) {
-                    return Ok((meeting, false));
-                }
-            }
-            Session::PlaceAnew => {}
-        }
-        // Claimed in the placement's transaction: of replicas deciding this session at once,
-        // one places it and the others follow.
-        let Some((stored, won)) = self
-            .fleet
-            .place_again(&room_placement(join), &meeting, &[])
-            .await?
-        else {
-            return Ok((meeting, false));
-        };
-        if won && stored.server_id != meeting.server_id {
-            count_move(&meeting, &stored, Move::NewSession);
-        }
-        Ok((stored, won))
-    }
-
-    async fn ensure_call(&self, meeting: Meeting) -> Result<Ensured, Error> {
-        let (event_id, organizer_id) = (meeting.event_id.clone(), meeting.organizer_id.clone());
-        let request = PlacementRequest {
-            event_id: &event_id,
-            organizer_id: &organizer_id,
-            kind: MeetingKind::Call,
-            prefer: None,
-            // Moves only (a call is placed when created): sized like an unknown meeting.
-            participants: 0,
-            room: None,
-        };
-        self.establish(meeting, false, &request, params::call_create, &[])
-            .await
-    }
-
-    /// Makes sure the meeting exists on a server that can host it, moving it (same meetingID
-    /// and passwords) when it must. Every create is preceded by a won claim (`held`: this
-    /// attempt made the latest one, by placing the meeting); a lost claim follows the winner.
-    /// - its server is removed or disabled, or cannot be reached and the meeting is not
-    ///   running there, or cordoned and no longer lists it: move before asking (`lifecycle::host`);
-    /// - BBB still holds the meeting as ended: this server cannot host it now, move on;
-    /// - a create on a server this attempt just placed it on gets no answer: move on to the
-    ///   next candidate at once, so no first join fails because one server just died;
-    /// - a create on its long-standing server gets no answer: try that server once more (one
-    ///   error is not a dead server), and move only if that made the server unusable.
-    async fn establish(
-        &self,
-        mut meeting: Meeting,
-        mut held: bool,
-        request: &PlacementRequest<'_>,
-        query: impl Fn(&Meeting) -> crate::bbb::Query,
-        presentation: &[String],
-    ) -> Result<Ensured, Error> {
-        // Placed on its server by this attempt: a create there that fails moves on at once.
-        let mut fresh = held;
-        let mut tried: Vec<String> = Vec::new();
-        let mut leave: Option<Failure> = None;
-        let mut same_server_failures = 0;
-        let mut ended_retries = 0;
-        let mut lost_claims = 0;
-        loop {
-            if !held {
-                let seen = self
-                    .fleet
-                    .sighting(&meeting.server_id, &meeting.bbb_meeting_id);
-                let host = lifecycle::host(&seen, meeting.claimed_at, self.fleet.timeouts().create);
-                let claimed = if leave.is_some() || host == Host::Move {
-                    let mut exclude = tried.clone();
-                    exclude.push(meeting.server_id.clone());
-                    match self.fleet.place_again(request, &meeting, &exclude).await? {
-                        Some(claimed) => claimed,
-                        // No other server: while BBB purges the ended meeting, this one is
-                        // asked again a few times.
-                        None if matches!(leave, Some(Failure::StillEnding))
-                            && ended_retries < ENDED_RETRIES =>
-                        {
-                            ended_retries += 1;
-                            tried.retain(|id| *id != meeting.server_id);
-                            tokio::time::sleep(ENDED_RETRY_PAUSE).await;
-                            let to = meeting.server_id.clone();
-                            self.store.claim_meeting(&meeting, &to).await?
-                        }
-                        // Nowhere else to go: what went wrong here is the cause to report.
-                        None => return Err(Error::BbbFailed(leave.unwrap_or(Failure::NoServer))),
-                    }
-                } else {
-                    let to = meeting.server_id.clone();
-                    self.store.claim_meeting(&meeting, &to).await?
-                };
-                let (stored, won) = claimed;
-                if !won {
-                    // Another attempt claimed it first: its server stands; claim again there.
-                    lost_claims += 1;
-                    if lost_claims > MAX_LOST_CLAIMS {
-                        return Err(Error::BbbFailed(Failure::Contended));
-                    }
-                    tracing::debug!(meeting = %meeting.id, to = %stored.server_id, "claim lost; following the winner");
-                    meeting = stored;
-                    (fresh, leave) = (false, None);
-                    continue;
-                }
-                if stored.server_id != meeting.server_id {
-                    count_move(&meeting, &stored, Move::Failover);
-                    (fresh, same_server_failures) = (true, 0);
-                }
-                meeting = stored;
-                leave = None;
-            }
-            // The create spends the claim: a later one claims again.
-            held = false;
-            let Some(server) = self.fleet.get(&meeting.server_id) else {
-                continue;
-            };
-            let outcome = self
-                .fleet
-                .create(&server, &query(&meeting), presentation)
-                .await;
-            let error = match outcome {
-                Ok(created) if !created.ended => {
-                    return Ok(Ensured {
-                        meeting,
-                        server,
-                        create_time: created.create_time,
-                        at: std::time::SystemTime::now(),
-                    });
-                }
-                // BBB still holds the ended meeting here; a join URL for it would not work
-                // until BBB purges it. Another server can start the session at once.
-                Ok(_) => {
-                    tried.push(server.spec.id.clone());
-                    leave = Some(Failure::StillEnding);
-                    continue;
-                }
-                Err(error) => error,
-            };
-            tracing::warn!(server = %server.spec.id, meeting = %meeting.id, error = %error, kind = error.kind(), "BBB create failed");
-            let failure = Failure::Bbb {
-                server: server.spec.id.clone(),
-                error: error.clone(),
-            };
-            // BBB refused this meeting: the server is fine, moving would not help. A server that
-            // refuses us altogether (misconfigured) is left like a dead one.
-            if error.verdict() == Verdict::Answered {
-                return Err(Error::BbbFailed(failure));
-            }
-            tried.push(server.spec.id.clone());
-            let seen = self
-                .fleet
-                .sighting(&meeting.server_id, &meeting.bbb_meeting_id);
-            let unusable = lifecycle::failed_for_good(&seen);
-            if fresh || unusable {
-                if tried.len() >= MAX_SERVERS_PER_ATTEMPT {
-                    return Err(Error::BbbFailed(failure));
-                }
-                leave = Some(failure);
-            } else {
-                same_server_failures += 1;
-                if same_server_failures >= SAME_SERVER_TRIES {
-                    return Err(Error::BbbFailed(failure));
-                }
-                tried.pop();
-                tokio::time::sleep(SAME_SERVER_PAUSE).await;
-            }
-        }
     }
 }
 
@@ -731,47 +662,6 @@ pub async fn kept_beside(
         None => Ok(Vec::new()),
     }
 }
-
-/// Says in the log that `before` now lives as `after`, and counts the move by its cause.
-fn count_move(before: &Meeting, after: &Meeting, why: Move) {
-    let (from, to) = (before.server_id.as_str(), after.server_id.as_str());
-    let metrics = crate::telemetry::metrics();
-    let counter = match why {
-        Move::Failover => {
-            tracing::info!(meeting = %before.id, from, to, "moved a meeting to another server");
-            &metrics.moves
-        }
-        Move::NewSession => {
-            tracing::info!(meeting = %before.id, from, to, "a new session of the room placed anew");
-            &metrics.session_placements
-        }
-    };
-    counter.add(
-        1,
-        &[
-            crate::telemetry::kv("from", from.to_owned()),
-            crate::telemetry::kv("to", to.to_owned()),
-        ],
-    );
-}
-
-/// Why a meeting changes servers.
-#[derive(Debug, Clone, Copy)]
-enum Move {
-    /// Its server cannot host it (any more).
-    Failover,
-    /// Its server does not hold it, and a new session starts: placed by the load of now.
-    NewSession,
-}
-
-/// A new placement whose create gets no answer moves on; this bounds how many servers one
-/// attempt tries.
-const MAX_SERVERS_PER_ATTEMPT: usize = 3;
-/// Claims one attempt may lose to others (each then followed) before it gives up.
-const MAX_LOST_CLAIMS: u32 = 4;
-/// Tries on a meeting's own server before giving up on this attempt.
-const SAME_SERVER_TRIES: u32 = 2;
-const SAME_SERVER_PAUSE: Duration = Duration::from_millis(100);
 
 async fn within<T>(
     deadline: Instant,
