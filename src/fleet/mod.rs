@@ -3,6 +3,7 @@
 
 mod batch;
 mod bbb_calls;
+pub mod ended;
 mod health;
 mod load;
 mod placement;
@@ -106,6 +107,7 @@ pub struct Fleet {
     bbb: BbbClient,
     /// Placements waiting for the next batch (see `batch`).
     placements: crate::batching::Batches<batch::Pending>,
+    ends: ended::Ends,
 }
 
 /// Why a server may not take a new meeting, for operators.
@@ -183,6 +185,7 @@ impl Fleet {
             store,
             bbb,
             placements: Default::default(),
+            ends: Default::default(),
         };
         fleet.replace(servers);
         fleet
