@@ -343,3 +343,113 @@ async fn read_ends(
     }
     Ok(newest)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        bbb::{BbbClient, Meeting, Timeouts},
+        domain::Server,
+        fleet::Thresholds,
+    };
+
+    fn callback() -> Callback {
+        Callback {
+            base_url: "https://cb.example.org/prefix".into(),
+            key: Secret::new("k".repeat(64)),
+        }
+    }
+
+    fn query_of(url: &str) -> &str {
+        url.split_once('?').unwrap().1
+    }
+
+    #[test]
+    fn a_signed_url_verifies_and_nothing_else_does() {
+        let cb = callback();
+        let created = SystemTime::now();
+        let url = cb.url("bbb-1", "m 1&x=y", created);
+        assert!(
+            url.starts_with("https://cb.example.org/prefix/ended?"),
+            "{url}"
+        );
+        let end = cb.verify(query_of(&url), created).unwrap();
+        assert_eq!(
+            (end.server_id.as_str(), end.meeting_id.as_str()),
+            ("bbb-1", "m 1&x=y")
+        );
+        assert_eq!(end.nonce.len(), NONCE_LEN);
+        assert_ne!(
+            cb.url("bbb-1", "m 1&x=y", created),
+            url,
+            "each create signs a URL of its own"
+        );
+
+        let other_key = Callback {
+            key: Secret::new("j".repeat(64)),
+            ..callback()
+        };
+        assert_eq!(
+            other_key.verify(query_of(&url), created),
+            Err(Refused::BadSignature)
+        );
+        for bad in [
+            "",
+            "server=bbb-1",
+            "garbage&&=",
+            &query_of(&url).replace("bbb-1", "bbb-2"),
+        ] {
+            assert_eq!(cb.verify(bad, created), Err(Refused::BadSignature), "{bad}");
+        }
+        let late = created + URL_MAX_AGE + Duration::from_secs(1);
+        assert_eq!(cb.verify(query_of(&url), late), Err(Refused::Unknown));
+    }
+
+    #[tokio::test]
+    async fn an_end_hides_only_what_polls_before_it_showed() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let server = Server::new(
+            "a",
+            "https://a.example.org/bigbluebutton/",
+            Secret::new("s"),
+        );
+        let fleet = Fleet::new(
+            store,
+            vec![server],
+            Thresholds::default(),
+            BbbClient::new(Timeouts::default()),
+        );
+        fleet.enable_end_callback(
+            "https://cb.example.org",
+            Secret::new("k"),
+            Duration::from_secs(1),
+        );
+        let meeting = |id: &str| Meeting {
+            meeting_id: id.into(),
+            running: true,
+            participant_count: 3,
+            ..Default::default()
+        };
+        let t0 = SystemTime::now() - Duration::from_secs(60);
+        fleet.record_poll("a", Ok(&[meeting("m1"), meeting("m2")]), t0);
+        let ended = |id: &str, at: SystemTime| MeetingEnd {
+            server_id: "a".into(),
+            meeting_id: id.into(),
+            nonce: "n".into(),
+            created_at: t0,
+            ended_at: at,
+        };
+        fleet.learn_ends([ended("m1", t0 + Duration::from_secs(1))]);
+        assert_eq!(fleet.status()["a"].polled_meetings, 1);
+        assert_eq!(fleet.status()["a"].participants, 3);
+
+        // A poll after the end shows the room's meeting created again: it stays.
+        fleet.record_poll(
+            "a",
+            Ok(&[meeting("m1"), meeting("m2")]),
+            t0 + Duration::from_secs(2),
+        );
+        fleet.apply_ends();
+        assert_eq!(fleet.status()["a"].polled_meetings, 2);
+    }
+}
