@@ -289,6 +289,38 @@ async fn every_replica_acts_on_an_end(db: TestDb) {
     app.stop().await;
 }
 
+/// Connections that send nothing hold the listener only for seconds each: the listener closes
+/// them, then answers again at once, and joins go on meanwhile.
+#[tokio::test]
+async fn idle_connections_cannot_hold_the_listener() {
+    use tokio::io::AsyncReadExt;
+    let app = spawn(TestDb::sqlite()).await;
+    let addr = app.service.as_ref().unwrap().callback_addr().unwrap();
+    let start = Instant::now();
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    join_main(&app).await;
+    // The server closes each on its own: reading them one after the other only observes it.
+    for mut stream in idle {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(15), stream.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "the listener closed the idle connection: {read:?}"
+        );
+    }
+    let cleared = start.elapsed();
+    eprintln!("200 idle connections closed within {cleared:?}");
+    assert!(cleared < Duration::from_secs(12), "{cleared:?}");
+    let asked = Instant::now();
+    let forged = format!("http://{addr}/ended?server=bbb-1&meeting=m&created=1&nonce=n&sig=00");
+    assert_eq!(get(&forged).await, 403);
+    assert!(asked.elapsed() < Duration::from_secs(1));
+    app.stop().await;
+}
+
 on_both_databases!(
     an_ended_meeting_leaves_list_servers_at_once,
     forged_and_altered_callbacks_change_nothing,
