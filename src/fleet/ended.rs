@@ -38,14 +38,13 @@ const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 /// by a replica whose clock runs behind, is still found.
 const WATCH_SLACK: Duration = Duration::from_secs(30);
 
-/// Ends a replica keeps applying after every poll, at most. A reply with more (a mass end)
-/// keeps the newest; the next poll shows the rest gone anyway.
+/// Ends a replica keeps applying after every poll, at most. Beyond that (a mass end) the newest
+/// are kept; the next poll shows the others gone anyway.
 const MAX_RECENT: usize = 10_000;
 
 const NONCE_LEN: usize = 16;
 
 /// Where BBB reaches the listener, and the key its URLs are signed with.
-#[derive(Clone)]
 struct Callback {
     /// Without a trailing slash.
     base_url: String,
@@ -105,31 +104,30 @@ fn ms(t: SystemTime) -> i64 {
 }
 
 /// HMAC-SHA256 of the fields, each prefixed with its length so no two field lists sign alike.
+/// `None` only if the HMAC refused the key, which it never does for any length.
 fn mac(
     key: &Secret,
     server_id: &str,
     meeting_id: &str,
     created_ms: i64,
     nonce: &str,
-) -> Hmac<Sha256> {
-    // HMAC takes keys of any length.
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose().as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+) -> Option<Hmac<Sha256>> {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose().as_bytes()).ok()?;
     mac.update(b"eventyay-bbb meeting ended v1");
     let created = created_ms.to_string();
     for field in [server_id, meeting_id, &created, nonce] {
         mac.update(&(field.len() as u64).to_be_bytes());
         mac.update(field.as_bytes());
     }
-    mac
+    Some(mac)
 }
 
 impl Callback {
-    fn url(&self, server_id: &str, meeting_id: &str, created: SystemTime) -> String {
+    fn url(&self, server_id: &str, meeting_id: &str, created: SystemTime) -> Option<String> {
         let created_ms = ms(created);
         let nonce = random_alphanumeric(NONCE_LEN);
         let signature = hex::encode(
-            mac(&self.key, server_id, meeting_id, created_ms, &nonce)
+            mac(&self.key, server_id, meeting_id, created_ms, &nonce)?
                 .finalize()
                 .into_bytes(),
         );
@@ -139,7 +137,11 @@ impl Callback {
             .with("created", created_ms.to_string())
             .with("nonce", nonce)
             .with("sig", signature);
-        format!("{}/{CALLBACK_PATH}?{}", self.base_url, query.as_str())
+        Some(format!(
+            "{}/{CALLBACK_PATH}?{}",
+            self.base_url,
+            query.as_str()
+        ))
     }
 
     /// The end a callback's query reports, if this service signed it.
@@ -159,6 +161,7 @@ impl Callback {
             return Err(Refused::BadSignature);
         }
         mac(&self.key, server_id, meeting_id, created_ms, nonce)
+            .ok_or(Refused::BadSignature)?
             .verify_slice(&signature)
             .map_err(|_| Refused::BadSignature)?;
         let created = UNIX_EPOCH + Duration::from_millis(u64::try_from(created_ms).unwrap_or(0));
@@ -229,7 +232,7 @@ impl Fleet {
         let callback = self.ends.callback.get()?;
         let params = query::parse(query.as_str());
         let (_, meeting_id) = params.iter().find(|(name, _)| name == "meetingID")?;
-        let url = callback.url(server_id, meeting_id, SystemTime::now());
+        let url = callback.url(server_id, meeting_id, SystemTime::now())?;
         Some(query.clone().with("meetingEndedURL", url))
     }
 
@@ -368,7 +371,7 @@ mod tests {
     fn a_signed_url_verifies_and_nothing_else_does() {
         let cb = callback();
         let created = SystemTime::now();
-        let url = cb.url("bbb-1", "m 1&x=y", created);
+        let url = cb.url("bbb-1", "m 1&x=y", created).unwrap();
         assert!(
             url.starts_with("https://cb.example.org/prefix/ended?"),
             "{url}"
@@ -380,7 +383,7 @@ mod tests {
         );
         assert_eq!(end.nonce.len(), NONCE_LEN);
         assert_ne!(
-            cb.url("bbb-1", "m 1&x=y", created),
+            cb.url("bbb-1", "m 1&x=y", created).unwrap(),
             url,
             "each create signs a URL of its own"
         );
