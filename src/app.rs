@@ -5,7 +5,7 @@ use crate::{
     api::{self, BbbApi, FleetApi},
     bbb::BbbClient,
     config::Settings,
-    fleet::{Fleet, poller},
+    fleet::{Fleet, ended, poller},
     meetings::Meetings,
     operators::Operators,
     recordings::Recordings,
@@ -48,6 +48,8 @@ pub struct Service {
     task: JoinHandle<Result<(), tonic::transport::Error>>,
     health_task: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     health_addr: Option<SocketAddr>,
+    callback_addr: Option<SocketAddr>,
+    callback_task: Option<JoinHandle<()>>,
 }
 
 impl Service {
@@ -75,6 +77,10 @@ impl Service {
             BbbClient::new(settings.bbb_timeouts),
         ));
         crate::fleet::observe(&fleet);
+        if let Some(callback) = &settings.callback {
+            let key = store.end_callback_key().await?;
+            fleet.enable_end_callback(&callback.url, key, settings.poll_interval);
+        }
         // A restart must not leave the fleet unusable until the first poll: ask every server
         // once now, briefly.
         poller::poll_once(&fleet, START_PROBE.min(settings.bbb_timeouts.poll)).await;
@@ -90,6 +96,10 @@ impl Service {
         let (listener, addr) = bind(settings.listen).await?;
         let health_listener = match settings.health_listen {
             Some(health_addr) => Some(bind(health_addr).await?),
+            None => None,
+        };
+        let callback_listener = match &settings.callback {
+            Some(callback) => Some(bind(callback.listen).await?),
             None => None,
         };
 
@@ -110,6 +120,20 @@ impl Service {
             reporter.clone(),
             stop.subscribe(),
         ));
+        let callback_addr = callback_listener.as_ref().map(|(_, bound)| *bound);
+        let callback_task = callback_listener.map(|(listener, bound)| {
+            tracing::info!(addr = %bound, "serving BBB's end callbacks");
+            tokio::spawn(ended::watch_ends(
+                fleet.clone(),
+                store.clone(),
+                stop.subscribe(),
+            ));
+            tokio::spawn(crate::callback::serve(
+                listener,
+                fleet.clone(),
+                stop.subscribe(),
+            ))
+        });
         tokio::spawn(poller::run(
             fleet,
             store.clone(),
@@ -147,6 +171,8 @@ impl Service {
             task,
             health_task,
             health_addr,
+            callback_addr,
+            callback_task,
         })
     }
 
@@ -157,6 +183,11 @@ impl Service {
     /// The plaintext health-check address, when `health_listen` is set.
     pub fn health_addr(&self) -> Option<SocketAddr> {
         self.health_addr
+    }
+
+    /// The end callback listener's address, when the callback is on.
+    pub fn callback_addr(&self) -> Option<SocketAddr> {
+        self.callback_addr
     }
 
     /// Reports NOT_SERVING, stops accepting calls, lets running ones finish (for at most
@@ -176,6 +207,10 @@ impl Service {
         }
         if let Some(health) = self.health_task {
             health.abort();
+        }
+        // The listener closes its port when its task returns: a restart may bind it again.
+        if let Some(callback) = self.callback_task {
+            let _ = callback.await;
         }
     }
 }

@@ -110,6 +110,14 @@ pub struct ServeArgs {
     /// placing it anew when a session starts [default: false]
     #[arg(long, env = "EVENTYAY_BBB_PIN_ROOMS")]
     pub pin_rooms: Option<bool>,
+    /// Address of the listener BBB servers call when a meeting ends, e.g. 0.0.0.0:8090; with
+    /// `callback_url` [default: none, no end callbacks]
+    #[arg(long, env = "EVENTYAY_BBB_CALLBACK_LISTEN")]
+    pub callback_listen: Option<String>,
+    /// The base URL by which BBB servers reach that listener, e.g.
+    /// https://bbb-callback.example.org; with `callback_listen`
+    #[arg(long, env = "EVENTYAY_BBB_CALLBACK_URL")]
+    pub callback_url: Option<String>,
 }
 
 /// Settings after defaults, files and validation.
@@ -133,6 +141,16 @@ pub struct Settings {
     pub call_max_age: Duration,
     pub private_presentations: bool,
     pub pin_rooms: bool,
+    /// BBB's end callback; `None`: off.
+    pub callback: Option<CallbackSettings>,
+}
+
+/// Where the end callback listener listens, and the base URL BBB servers reach it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackSettings {
+    pub listen: SocketAddr,
+    /// Absolute http(s) URL without query, fragment or credentials.
+    pub url: String,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://eventyay-bbb.db?mode=rwc";
@@ -188,6 +206,10 @@ impl ServeArgs {
                 })
             })
             .transpose()?;
+        let callback = callback_settings(
+            pick(&self.callback_listen, "callback_listen"),
+            pick(&self.callback_url, "callback_url"),
+        )?;
         let flag = |given: Option<bool>, key: &str, default: bool| match given {
             Some(value) => Ok(value),
             None => match file.get(key).map(String::as_str) {
@@ -312,8 +334,54 @@ impl ServeArgs {
             )?,
             private_presentations,
             pin_rooms,
+            callback,
         })
     }
+}
+
+/// The end callback's settings: both given, or neither (off).
+fn callback_settings(
+    listen: Option<String>,
+    url: Option<String>,
+) -> Result<Option<CallbackSettings>, ConfigError> {
+    let (listen, url) = match (listen, url) {
+        (None, None) => return Ok(None),
+        (Some(listen), Some(url)) => (listen, url),
+        (listen, _) => {
+            let (set, unset) = if listen.is_some() {
+                ("callback_listen", "callback_url")
+            } else {
+                ("callback_url", "callback_listen")
+            };
+            return Err(invalid(format!(
+                "{set} is set but {unset} is not: the end callback needs both EVENTYAY_BBB_CALLBACK_LISTEN and EVENTYAY_BBB_CALLBACK_URL"
+            )));
+        }
+    };
+    let listen = listen.parse::<SocketAddr>().map_err(|_| {
+        invalid(format!(
+            "callback_listen: {listen:?} is not an address like 0.0.0.0:8090"
+        ))
+    })?;
+    let bad_url = || {
+        invalid(
+            "callback_url: must be an absolute http:// or https:// URL without credentials, query or fragment, like https://bbb-callback.example.org",
+        )
+    };
+    let parsed = url::Url::parse(url.trim()).map_err(|_| bad_url())?;
+    let plain = matches!(parsed.scheme(), "http" | "https")
+        && parsed.host_str().is_some_and(|h| !h.is_empty())
+        && parsed.username().is_empty()
+        && parsed.password().is_none()
+        && parsed.query().is_none()
+        && parsed.fragment().is_none();
+    if !plain {
+        return Err(bad_url());
+    }
+    Ok(Some(CallbackSettings {
+        listen,
+        url: parsed.as_str().trim_end_matches('/').to_owned(),
+    }))
 }
 
 /// Reads the settings file into `short_key → value`, accepting `EVENTYAY_BBB_LISTEN` and
@@ -671,6 +739,67 @@ max_meetings = 10
             ..Default::default()
         };
         assert!(shared.load().is_err());
+    }
+
+    #[test]
+    fn end_callback_needs_both_settings_and_a_plain_url() {
+        let token = Some("callback-test-token-0123456789".to_owned());
+        let load = |listen: Option<&str>, url: Option<&str>| {
+            ServeArgs {
+                api_token: token.clone(),
+                callback_listen: listen.map(str::to_owned),
+                callback_url: url.map(str::to_owned),
+                ..Default::default()
+            }
+            .load()
+        };
+        assert_eq!(load(None, None).unwrap().callback, None);
+        assert_eq!(
+            load(Some("0.0.0.0:8090"), Some("https://cb.example.org/bbb/"))
+                .unwrap()
+                .callback,
+            Some(CallbackSettings {
+                listen: "0.0.0.0:8090".parse().unwrap(),
+                url: "https://cb.example.org/bbb".into(),
+            })
+        );
+        for (listen, url, named) in [
+            (Some("0.0.0.0:8090"), None, "callback_url is not"),
+            (
+                None,
+                Some("https://cb.example.org"),
+                "callback_listen is not",
+            ),
+            (
+                Some("nowhere"),
+                Some("https://cb.example.org"),
+                "callback_listen:",
+            ),
+            (
+                Some("0.0.0.0:8090"),
+                Some("cb.example.org"),
+                "callback_url:",
+            ),
+            (
+                Some("0.0.0.0:8090"),
+                Some("ftp://cb.example.org"),
+                "callback_url:",
+            ),
+            (
+                Some("0.0.0.0:8090"),
+                Some("https://cb.example.org/?a=1"),
+                "callback_url:",
+            ),
+            (
+                Some("0.0.0.0:8090"),
+                Some("https://u:canary-pw@cb.example.org"),
+                "callback_url:",
+            ),
+        ] {
+            let err = load(listen, url).unwrap_err().to_string();
+            assert!(err.contains(named), "{err}");
+            assert!(!err.contains("canary"), "{err}");
+        }
     }
 
     #[test]

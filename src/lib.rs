@@ -9,6 +9,7 @@ pub mod batching;
 pub mod bbb;
 pub mod bench;
 pub mod calendar;
+pub mod callback;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -77,12 +77,18 @@ pub async fn run(args: DevArgs, telemetry: &Telemetry) -> Result<(), Box<dyn Err
         sims.push(sim);
     }
     let token = format!("dev-{}", random_alphanumeric(32));
+    // The emulated servers call back on loopback when a meeting ends, as BBB servers would.
+    let callback_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let settings = ServeArgs {
         listen: Some(args.listen.to_string()),
         database_url: Some("sqlite::memory:".into()),
         api_token: Some(token.clone()),
         tls_cert: tls.as_ref().map(|tls| tls.file("server.pem")),
         tls_key: tls.as_ref().map(|tls| tls.file("server.key")),
+        callback_listen: Some(format!("127.0.0.1:{callback_port}")),
+        callback_url: Some(format!("http://127.0.0.1:{callback_port}")),
         ..ServeArgs::default()
     }
     .load()?;
@@ -103,6 +109,9 @@ pub async fn run(args: DevArgs, telemetry: &Telemetry) -> Result<(), Box<dyn Err
     );
     for (n, sim) in sims.iter().enumerate() {
         println!("  sim-{}: {}api/", n + 1, sim.base_url());
+    }
+    if let Some(callback) = service.callback_addr() {
+        println!("  end callbacks from them: http://{callback}/");
     }
     println!("API token (dev only): {token}");
     let transport = match &tls {

@@ -11,12 +11,16 @@ impl Fleet {
     }
 
     /// `create`, on the join path. Every outcome counts: a join is the truest probe there is.
+    /// With the end callback on, the create carries its signed `meetingEndedURL` (BBB keeps the
+    /// one of the create that made the meeting and ignores those of repeats).
     pub async fn create(
         &self,
         server: &FleetServer,
         query: &Query,
         presentation_urls: &[String],
     ) -> Result<Created, BbbError> {
+        let with_callback = self.with_end_callback(&server.spec.id, query);
+        let query = with_callback.as_ref().unwrap_or(query);
         let outcome = self
             .bbb
             .create(&server.endpoint, query, presentation_urls)
@@ -87,6 +91,8 @@ impl Fleet {
             .await
             .unwrap_or(Err(BbbError::Timeout(deadline)));
         self.record_poll(&server.spec.id, answer.as_deref(), at);
+        // An answer to a question asked before BBB reported an end still lists the meeting.
+        self.apply_ends();
         answer.map(|meetings| meetings.len())
     }
 }

@@ -3,6 +3,7 @@
 
 mod batch;
 mod bbb_calls;
+pub mod ended;
 mod health;
 mod load;
 mod placement;
@@ -95,6 +96,7 @@ pub struct Fleet {
     bbb: BbbClient,
     /// Placements waiting for the next batch (see `batch`).
     placements: crate::batching::Batches<batch::Pending>,
+    ends: ended::Ends,
 }
 
 impl Fleet {
@@ -106,6 +108,7 @@ impl Fleet {
             store,
             bbb,
             placements: Default::default(),
+            ends: Default::default(),
         };
         fleet.replace(servers);
         fleet

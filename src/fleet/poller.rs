@@ -1,12 +1,15 @@
 //! Asks every server what it carries, on an interval: all servers at once, each within its own
 //! deadline, so one hung server delays nothing but its own figures.
 
-use super::Fleet;
+use super::{Fleet, ended};
 use crate::{
     domain::ServerState,
     store::{Audit, Store, StoreError},
 };
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 use tokio::{sync::watch, task::JoinSet, time::Instant};
 
 /// Polls every server that is not disabled once, and records health and load. Returns when
@@ -52,12 +55,9 @@ pub async fn run(
         }
         next += interval;
         let result = match round(&fleet, &store, &replica, interval, deadline, &mut leading).await {
-            // The poller's replica also retires old private calls.
-            Ok(()) if leading => store.expire_calls(call_max_age).await.map(|n| {
-                if n > 0 {
-                    tracing::info!(calls = n, "expired private calls deleted");
-                }
-            }),
+            // The poller's replica also retires old private calls, and the ends of meetings
+            // whose callback URLs are too old to be accepted.
+            Ok(()) if leading => retire(&store, call_max_age).await,
             other => other,
         };
         if let Err(err) = result {
@@ -88,8 +88,23 @@ async fn round(
         complete_drains(fleet, store).await?;
     } else {
         fleet.apply_shared(store.read_polled().await?);
+        // The poller's view may predate ends this replica knows of.
+        fleet.apply_ends();
     }
     fleet.reload_reservations().await?;
+    fleet.apply_ends();
+    Ok(())
+}
+
+async fn retire(store: &Store, call_max_age: Duration) -> Result<(), StoreError> {
+    let calls = store.expire_calls(call_max_age).await?;
+    if calls > 0 {
+        tracing::info!(calls, "expired private calls deleted");
+    }
+    let before = SystemTime::now()
+        .checked_sub(ended::URL_MAX_AGE + Duration::from_secs(86_400))
+        .unwrap_or(UNIX_EPOCH);
+    store.prune_ends(before).await?;
     Ok(())
 }
 

@@ -16,9 +16,9 @@ pub struct Sighting {
     pub listed: Option<bool>,
     /// Whether its last poll saw the meeting running (someone in it).
     pub running: bool,
+    /// When its last poll was sent. An end BBB reported since drops the meeting from what
+    /// that poll listed (see `ended`).
     pub polled_at: Option<SystemTime>,
-    /// When BBB said the meeting ended (its end callback), if it did.
-    pub ended_at: Option<SystemTime>,
 }
 
 impl Fleet {
@@ -38,7 +38,6 @@ impl Fleet {
             listed: polled.map(|_| seen.is_some()),
             running: seen.is_some_and(|m| m.running),
             polled_at: polled.and_then(|p| p.at),
-            ended_at: None,
         }
     }
 }

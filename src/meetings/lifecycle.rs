@@ -64,9 +64,6 @@ pub fn session(
     if pinned || now < settled || !seen.registered {
         return Session::Continue;
     }
-    if seen.ended_at.is_some_and(|at| at >= settled) {
-        return Session::PlaceAnew;
-    }
     match seen.listed {
         None | Some(true) => Session::Continue,
         Some(false) if seen.polled_at.is_some_and(|at| at >= settled) => Session::PlaceAnew,
@@ -370,7 +367,6 @@ mod tests {
             listed,
             running: listed == Some(true),
             polled_at: Some(at(polled_at)),
-            ended_at: None,
         }
     }
 
@@ -406,20 +402,6 @@ mod tests {
             session(CLAIMED, &gone, at(SETTLED + 20_000), TIMEOUT, true),
             Session::Continue
         );
-    }
-
-    #[test]
-    fn an_end_callback_counts_only_after_the_latest_create_settled() {
-        let now = at(SETTLED + 60_000);
-        let mut s = seen(Some(true), SETTLED - 5_000);
-        s.ended_at = Some(at(SETTLED + 1));
-        assert_eq!(
-            session(CLAIMED, &s, now, TIMEOUT, false),
-            Session::PlaceAnew
-        );
-        // It may be the end of the meeting the latest create then made anew.
-        s.ended_at = Some(at(CLAIMED + 500));
-        assert_eq!(session(CLAIMED, &s, now, TIMEOUT, false), Session::Continue);
     }
 
     #[test]

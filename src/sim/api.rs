@@ -231,7 +231,7 @@ async fn api_call(
         Call::IsMeetingRunning => shared.state().is_meeting_running(&params),
         Call::GetMeetingInfo => shared.state().meeting_info(&params),
         Call::GetMeetings => Ok(shared.state().meetings_xml()),
-        Call::End => shared.state().end(&params),
+        Call::End => shared.end(&params),
         Call::GetRecordings => Ok(shared.state().recordings_xml(&params)),
     };
     xml_response(answer.unwrap_or_else(|failure| failure.render()))

@@ -82,7 +82,7 @@ async fn load(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Res
 /// `meetingID=…`: ends the meeting as its moderator would (a recorded one leaves a recording),
 /// for scripts that do not hold the server's secret.
 async fn end(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Response {
-    match shared.state().end(&params(raw)) {
+    match shared.end(&params(raw)) {
         Ok(_) => "ok\n".into_response(),
         Err(_) => (StatusCode::NOT_FOUND, "no such meeting\n").into_response(),
     }

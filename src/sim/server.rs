@@ -3,7 +3,9 @@
 use super::{
     Fault, Load, MeetingSnapshot, RecordingSnapshot, SimConfig, api,
     faults::{Port, RefusableListener, TlsListener},
+    params::Params,
     state::State,
+    xml::Failure,
 };
 use crate::{bbb::checksum::ChecksumAlgorithm, secret::Secret};
 use std::{
@@ -92,6 +94,39 @@ impl Shared {
 
     pub(crate) fn set_meeting_load(&self, meeting_id: &str, load: Load) -> bool {
         self.state().set_load(meeting_id, load)
+    }
+
+    /// Ends a meeting (the API's `end`, or the control surface's) and, as BBB does, calls its
+    /// `meetingEndedURL` once, unsigned, in the background.
+    pub(crate) fn end(&self, params: &Params) -> Result<String, Failure> {
+        let (answer, urls) = {
+            let mut state = self.state();
+            let answer = state.end(params);
+            (answer, state.take_ended_urls())
+        };
+        for url in urls {
+            tokio::spawn(call_ended_url(url));
+        }
+        answer
+    }
+}
+
+/// One GET on `url` as given, its answer ignored, as bbb-web does.
+async fn call_ended_url(url: String) {
+    static CLIENT: std::sync::OnceLock<Option<reqwest::Client>> = std::sync::OnceLock::new();
+    let client = CLIENT.get_or_init(|| {
+        crate::bbb::install_crypto_provider();
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .ok()
+    });
+    let Some(client) = client else {
+        tracing::warn!("emulated BBB cannot make an HTTP client: meetingEndedURL not called");
+        return;
+    };
+    if let Err(err) = client.get(&url).send().await {
+        tracing::debug!(%err, "emulated BBB: meetingEndedURL call failed");
     }
 }
 

@@ -130,6 +130,8 @@ pub(crate) struct Meeting {
     /// Set by `end`; an ended meeting stays (for join's `meetingForciblyEnded`) until the next
     /// create with its ID replaces it.
     pub(crate) end_time: Option<u64>,
+    /// `meetingEndedURL`: called once, when the meeting ends.
+    ended_url: Option<String>,
     load: Option<Load>,
     /// Creation order; createTime alone ties within a millisecond.
     sequence: u64,
@@ -249,6 +251,8 @@ pub(crate) struct State {
     voice_bridges: HashSet<String>,
     recordings: Vec<Recording>,
     creates: u64,
+    /// `meetingEndedURL`s of meetings just ended, for the server to call.
+    ended_urls: Vec<String>,
 }
 
 impl State {
@@ -261,6 +265,7 @@ impl State {
             voice_bridges: HashSet::new(),
             recordings: Vec::new(),
             creates: 0,
+            ended_urls: Vec::new(),
         }
     }
 
@@ -349,6 +354,7 @@ impl State {
             attendees: Vec::new(),
             has_user_joined: false,
             end_time: None,
+            ended_url: params.non_empty("meetingEndedURL").map(str::to_owned),
             load: None,
             sequence: self.creates,
         };
@@ -492,6 +498,7 @@ impl State {
             let end_time = now_ms().max(meeting.create_time);
             meeting.end_time = Some(end_time);
             self.voice_bridges.remove(&meeting.voice_bridge);
+            self.ended_urls.extend(meeting.ended_url.take());
             if meeting.record {
                 let mut metadata = meeting.metadata.clone();
                 metadata.extend([
@@ -514,6 +521,11 @@ impl State {
             }
         }
         Ok(xml::END_SUCCESS.to_owned())
+    }
+
+    /// The `meetingEndedURL`s of the meetings ended since the last call.
+    pub(crate) fn take_ended_urls(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.ended_urls)
     }
 
     pub(crate) fn recordings_xml(&self, params: &Params) -> String {

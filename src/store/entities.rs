@@ -196,3 +196,46 @@ pub mod server_status {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod service_key {
+    use sea_orm::entity::prelude::*;
+
+    /// A key the service made for itself, shared by every replica through the database.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "service_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub value: String,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod meeting_end {
+    use sea_orm::entity::prelude::*;
+
+    /// A meeting end BBB reported through a genuine end callback.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "meeting_ends")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub server_id: String,
+        pub meeting_id: String,
+        pub nonce: String,
+        /// When the create that carried the callback URL was sent.
+        pub created_at: i64,
+        /// When the callback arrived.
+        pub ended_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

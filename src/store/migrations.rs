@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(HealthReason),
             Box::new(SessionPlacement),
             Box::new(Plans),
+            Box::new(EndCallbacks),
         ]
     }
 }
@@ -401,5 +402,71 @@ impl MigrationTrait for Plans {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// BBB's end callbacks: the key that signs their URLs, shared by every replica, and the ends
+/// they reported, which every replica applies to its view and which also stop a replayed URL.
+struct EndCallbacks;
+
+impl MigrationName for EndCallbacks {
+    fn name(&self) -> &str {
+        "m0008_end_callbacks"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for EndCallbacks {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("service_keys")
+                    .col(string_len("name", 64).primary_key())
+                    .col(text("value"))
+                    .col(big_integer("created_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("meeting_ends")
+                    .col(big_pk_auto("id"))
+                    .col(string_len("server_id", 128))
+                    .col(string_len("meeting_id", 256))
+                    .col(string_len("nonce", 32))
+                    // When the create whose callback this is was sent; signed into its URL.
+                    .col(big_integer("created_at"))
+                    // When the callback arrived.
+                    .col(big_integer("ended_at"))
+                    .to_owned(),
+            )
+            .await?;
+        // One row per callback URL: a replayed URL finds its row and changes nothing.
+        manager
+            .create_index(
+                Index::create()
+                    .name("meeting_ends_url")
+                    .table("meeting_ends")
+                    .col("server_id")
+                    .col("meeting_id")
+                    .col("nonce")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        for column in ["ended_at", "created_at"] {
+            manager
+                .create_index(
+                    Index::create()
+                        .name(format!("meeting_ends_{column}"))
+                        .table("meeting_ends")
+                        .col(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! Persistence: servers, meetings, call members and hosting history, through sea-orm on SQLite
 //! (default) or PostgreSQL. Nothing above this module sees SQL or sea-orm types.
 
+pub mod ends;
 mod entities;
 mod import;
 mod migrations;

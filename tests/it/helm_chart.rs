@@ -722,3 +722,85 @@ fn tls_mounts_the_certificate_secret_and_probes_the_plaintext_health_port() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("tls.healthPort must differ"));
 }
+
+/// The end callback listener, when asked: its address and URL reach the service, its port is on
+/// the pods and the Service, the network policy admits it, and the Ingress routes only the
+/// callback's path of the URL's host to it. Off by default, and refused without a URL.
+#[test]
+fn the_end_callback_is_exposed_when_asked() {
+    let Some(tools) = tools() else { return };
+    let args = [
+        "--set",
+        "callback.enabled=true",
+        "--set",
+        "callback.url=https://bbb-callback.example.org/bbb",
+        "--set",
+        "callback.ingress.enabled=true",
+        "--set",
+        "callback.ingress.className=nginx",
+        "--set",
+        "callback.ingress.tlsSecret=bbb-callback-tls",
+        "--set",
+        "networkPolicy.enabled=true",
+    ];
+    let render = checked_render(&tools, KUBE, &args, &[]);
+    assert_eq!(
+        render.env("EVENTYAY_BBB_CALLBACK_LISTEN").as_deref(),
+        Some("0.0.0.0:8090")
+    );
+    assert_eq!(
+        render.env("EVENTYAY_BBB_CALLBACK_URL").as_deref(),
+        Some("https://bbb-callback.example.org/bbb")
+    );
+    let ports = render.container()["ports"].as_sequence().unwrap();
+    assert!(
+        ports
+            .iter()
+            .any(|p| p["name"] == "callback" && p["containerPort"] == 8090)
+    );
+    let service = render
+        .all("Service")
+        .into_iter()
+        .find(|s| s["spec"]["clusterIP"] != "None")
+        .unwrap();
+    let service_ports = service["spec"]["ports"].as_sequence().unwrap();
+    assert!(
+        service_ports
+            .iter()
+            .any(|p| p["name"] == "callback" && p["port"] == 8090 && p["targetPort"] == "callback")
+    );
+    let policy = render.one("NetworkPolicy");
+    let admitted = policy["spec"]["ingress"].as_sequence().unwrap();
+    assert!(
+        admitted
+            .iter()
+            .any(|rule| rule["ports"][0]["port"] == "callback" && rule["from"].is_null()),
+        "BBB servers are outside the cluster: anyone may call by default"
+    );
+
+    let ingress = render.one("Ingress");
+    let spec = &ingress["spec"];
+    assert_eq!(spec["ingressClassName"], "nginx");
+    assert_eq!(spec["tls"][0]["hosts"][0], "bbb-callback.example.org");
+    assert_eq!(spec["tls"][0]["secretName"], "bbb-callback-tls");
+    let rule = &spec["rules"][0];
+    assert_eq!(rule["host"], "bbb-callback.example.org");
+    let path = &rule["http"]["paths"][0];
+    assert_eq!(path["path"], "/bbb/ended");
+    assert_eq!(path["pathType"], "Exact");
+    assert_eq!(
+        path["backend"]["service"]["name"],
+        service["metadata"]["name"]
+    );
+    assert_eq!(path["backend"]["service"]["port"]["name"], "callback");
+
+    let defaults = checked_render(&tools, KUBE, &[], &[]);
+    assert!(defaults.all("Ingress").is_empty());
+    assert_eq!(defaults.env("EVENTYAY_BBB_CALLBACK_LISTEN"), None);
+    let refused = render_raw(
+        &tools,
+        &[&TOKENS[..], &["--set", "callback.enabled=true"]].concat(),
+    )
+    .unwrap_err();
+    assert!(refused.contains("callback.url is required"), "{refused}");
+}

@@ -10,6 +10,7 @@ mod abuse;
 mod bbb_client;
 mod bbb_fixtures;
 mod bench_smoke;
+mod callback;
 mod check;
 mod cli;
 mod fleet;
