@@ -2,14 +2,18 @@
 //! is, when its server must be asked, when its next session is placed anew, and where a
 //! create may go when the attempt holds no claim.
 //!
-//! The rule that keeps one room in one meeting: **every create is preceded by a won claim**.
-//! A claim is a compare-and-swap on the meeting's row (its server and `claimed_at`), so of
-//! any number of replicas deciding one meeting at once exactly one wins, and the others follow
-//! the winner's server. Placements claim as they write (a first row, a new session, a move);
-//! a create on the meeting's own server claims to stay. So no create that may make a fresh
-//! meeting is older than the meeting's latest claim, and evidence that a meeting is gone — a
-//! poll that does not list it, BBB's end callback — counts only when it is younger than that
-//! claim's create can be: `settled_at`.
+//! The rule that keeps one room in one meeting: **every create is preceded and followed by a
+//! won claim, and a join URL is handed out only after both.** A claim is a compare-and-swap on
+//! the meeting's row (its server and `claimed_at`), so of any number of replicas deciding one
+//! meeting at once exactly one wins, and the others follow the winner's server. Placements
+//! claim as they write (a first row, a new session, a move); a create on the meeting's own
+//! server claims to stay, and its answer is confirmed by claiming again. A move wins only
+//! against the claim it read, so no URL is handed out for a server the meeting was moved away
+//! from after that create: a create that lands there anyway (it was on its way) loses its
+//! confirmation, ends the meeting it made and follows the move. Evidence that a meeting is
+//! gone — a poll that does not list it, BBB's end callback — counts only when it is younger
+//! than the create of the latest claim can be (`settled_at`); so a meeting whose users got
+//! their URLs is not moved on a poll older than them.
 //!
 //! The decisions are pure functions; the flows (`ensure_room`, `establish`) act through a
 //! [`World`]: the service's database, fleet and BBB servers, or the seeded simulation that
@@ -141,12 +145,16 @@ pub trait World {
         why: Move,
         exclude: &[String],
     ) -> Result<Option<(Meeting, bool)>, Error>;
-    /// Claims `meeting` for `to` (see `Store::claim_meeting`).
-    async fn claim(&self, meeting: &Meeting, to: &str) -> Result<(Meeting, bool), Error>;
+    /// Claims `meeting` where it is, before a create there and to confirm its answer; lost
+    /// only if it was moved (see `Store::claim_meeting`).
+    async fn claim(&self, meeting: &Meeting) -> Result<(Meeting, bool), Error>;
     /// Whether the server holds the meeting, not ended (`getMeetingInfo`); `None`: unknown.
     async fn holds(&self, server_id: &str, meeting_id: &str) -> Option<bool>;
     /// Creates the meeting on its server; `None` when the server left the registry.
     async fn create(&self, meeting: &Meeting) -> Option<(Self::Server, Result<Created, BbbError>)>;
+    /// Ends, as far as it can, the meeting a create of this attempt made on `server_id` and
+    /// lost (the meeting was moved away meanwhile).
+    async fn end(&self, server_id: &str, meeting: &Meeting);
     /// Says in the log that `before` now lives as `after`, and counts it.
     fn moved(&self, before: &Meeting, after: &Meeting, why: Move);
 }
@@ -256,8 +264,7 @@ pub async fn establish<W: World>(
             let seen = world.sighting(&meeting.server_id, &meeting.bbb_meeting_id);
             let stay = host(&seen, meeting.claimed_at, world.create_timeout()) == Host::Stay;
             let claimed = if leave.is_none() && stay {
-                let to = meeting.server_id.clone();
-                world.claim(&meeting, &to).await?
+                world.claim(&meeting).await?
             } else {
                 let mut exclude = tried.clone();
                 exclude.push(meeting.server_id.clone());
@@ -274,8 +281,7 @@ pub async fn establish<W: World>(
                         ended_retries += 1;
                         tried.retain(|id| *id != meeting.server_id);
                         world.pause(ENDED_RETRY_PAUSE).await;
-                        let to = meeting.server_id.clone();
-                        world.claim(&meeting, &to).await?
+                        world.claim(&meeting).await?
                     }
                     // Nowhere else to go: what went wrong here is the cause to report.
                     None => return Err(Error::BbbFailed(leave.unwrap_or(Failure::NoServer))),
@@ -306,11 +312,28 @@ pub async fn establish<W: World>(
         };
         let error = match outcome {
             Ok(created) if !created.ended => {
-                return Ok(Established {
-                    meeting,
-                    server,
-                    created,
-                });
+                // Confirmed only if nobody claimed the meeting since this attempt did.
+                let here = meeting.server_id.clone();
+                let (stored, won) = world.claim(&meeting).await?;
+                if won {
+                    return Ok(Established {
+                        meeting: stored,
+                        server,
+                        created,
+                    });
+                }
+                lost_claims += 1;
+                if stored.server_id != here && !created.duplicate {
+                    // Moved away while this create was on its way: what it made here must not
+                    // hold anyone.
+                    world.end(&here, &meeting).await;
+                }
+                if lost_claims > MAX_LOST_CLAIMS {
+                    return Err(Error::BbbFailed(Failure::Contended));
+                }
+                meeting = stored;
+                (fresh, leave) = (false, None);
+                continue;
             }
             // BBB still holds the ended meeting here; a join URL for it would not work until
             // BBB purges it. Another server can start the session at once.

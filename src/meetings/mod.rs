@@ -5,6 +5,8 @@ mod ending;
 mod flight;
 mod lifecycle;
 pub mod params;
+#[cfg(test)]
+mod simulation;
 
 use crate::{
     bbb::{BbbError, Verdict},
@@ -606,8 +608,8 @@ impl<Q: Fn(&Meeting) -> crate::bbb::Query + Sync> lifecycle::World for Service<'
             .await?)
     }
 
-    async fn claim(&self, meeting: &Meeting, to: &str) -> Result<(Meeting, bool), Error> {
-        Ok(self.core.store.claim_meeting(meeting, to).await?)
+    async fn claim(&self, meeting: &Meeting) -> Result<(Meeting, bool), Error> {
+        Ok(self.core.store.claim_meeting(meeting).await?)
     }
 
     async fn holds(&self, server_id: &str, meeting_id: &str) -> Option<bool> {
@@ -626,6 +628,29 @@ impl<Q: Fn(&Meeting) -> crate::bbb::Query + Sync> lifecycle::World for Service<'
             .create(&server, &(self.query)(meeting), self.presentation)
             .await;
         Some((server, outcome))
+    }
+
+    async fn end(&self, server_id: &str, meeting: &Meeting) {
+        let Some(server) = self.core.fleet.get(server_id) else {
+            return;
+        };
+        let ended = self
+            .core
+            .fleet
+            .end(
+                &server,
+                &meeting.bbb_meeting_id,
+                Some(&meeting.moderator_pw),
+            )
+            .await;
+        match ended {
+            Ok(_) => {
+                tracing::info!(server = %server_id, meeting = %meeting.id, "ended a meeting created while it moved elsewhere")
+            }
+            Err(err) => {
+                tracing::warn!(server = %server_id, meeting = %meeting.id, error = %err, "could not end a meeting created while it moved elsewhere; BBB drops it unjoined")
+            }
+        }
     }
 
     fn moved(&self, before: &Meeting, after: &Meeting, why: Move) {

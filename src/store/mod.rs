@@ -534,11 +534,11 @@ impl Store {
         .await
     }
 
-    /// Claims `meeting` for server `to` (which may be where it is), outside a placement: only
-    /// if it is still on `meeting.server_id` and was not claimed since `meeting.claimed_at`
-    /// (see `claim`). Returns the meeting as stored, with the claim that stands, and whether
-    /// this claim won.
-    pub async fn claim_meeting(&self, meeting: &Meeting, to: &str) -> Result<(Meeting, bool)> {
+    /// Claims `meeting` where it is, outside a placement, before a create there and again to
+    /// confirm its answer: only if it is still on `meeting.server_id` — another claim to stay
+    /// there does not stand in the way, a move does. Returns the meeting as stored, with the
+    /// claim that stands, and whether this claim won.
+    pub async fn claim_meeting(&self, meeting: &Meeting) -> Result<(Meeting, bool)> {
         self.guarded(async {
             let tx = self.write_tx().await?;
             let claimed = claim(
@@ -548,8 +548,9 @@ impl Store {
                     bbb_meeting_id: meeting.bbb_meeting_id.clone(),
                     from: meeting.server_id.clone(),
                     placed_at: meeting.claimed_at,
-                    to: to.to_owned(),
+                    to: meeting.server_id.clone(),
                 },
+                Claim::Stay,
             )
             .await?;
             tx.commit().await?;
@@ -620,39 +621,67 @@ pub struct SessionClaim {
     pub to: String,
 }
 
-/// Claims a meeting for `c.to`: only if it is still on `c.from` and was not claimed again since
-/// `c.placed_at`, so of two replicas deciding one meeting at once exactly one wins — staying
-/// is a claim too. The claim's time never goes back, whatever the claimer's clock says.
-/// Returns the meeting as stored (with the claim that stands) and whether this claim won.
+/// What a claim must find unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// A placement's decision (a new session, a move; staying is one too): the meeting is on
+    /// `from` and nobody claimed it since `placed_at`, so of two deciding one meeting at once
+    /// exactly one wins.
+    Decided,
+    /// A create where the meeting is, and its confirmation: the meeting is still on `from`.
+    /// Others creating there at the same time do not stand in each other's way; a move does.
+    Stay,
+}
+
+/// Claims a meeting for `c.to` (see `Claim`). The claim's time never goes back, whatever the
+/// claimer's clock says, so every claim supersedes the ones before it. Returns the meeting as
+/// stored (with the claim that stands) and whether this claim won.
 pub(crate) async fn claim(
     db: &impl ConnectionTrait,
     c: &SessionClaim,
+    kind: Claim,
 ) -> std::result::Result<(Meeting, bool), DbErr> {
-    let claimed = meeting::Entity::update_many()
+    let read = |db| {
+        let id = c.meeting_id.clone();
+        async move {
+            meeting::Entity::find_by_id(id)
+                .one(db)
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound("claimed meeting vanished".into()))
+        }
+    };
+    let at = match kind {
+        Claim::Decided => now_ms().max(c.placed_at + 1),
+        // Past whatever stay claim came in since this one's reading.
+        Claim::Stay => now_ms().max(read(db).await?.placed_at + 1),
+    };
+    let mut update = meeting::Entity::update_many()
         .col_expr(
             meeting::Column::ServerId,
             sea_orm::sea_query::Expr::value(c.to.as_str()),
         )
         .col_expr(
             meeting::Column::PlacedAt,
-            sea_orm::sea_query::Expr::value(now_ms().max(c.placed_at + 1)),
+            sea_orm::sea_query::Expr::value(at),
         )
         .filter(meeting::Column::Id.eq(c.meeting_id.as_str()))
-        .filter(meeting::Column::ServerId.eq(c.from.as_str()))
-        .filter(meeting::Column::PlacedAt.lte(c.placed_at))
-        .exec(db)
-        .await?
-        .rows_affected
-        > 0;
-    if claimed && c.from != c.to {
+        .filter(meeting::Column::ServerId.eq(c.from.as_str()));
+    update = match kind {
+        Claim::Decided => update.filter(meeting::Column::PlacedAt.lte(c.placed_at)),
+        // Never back in time: a later stay claim that came first stands for this one too.
+        Claim::Stay => update.filter(meeting::Column::PlacedAt.lt(at)),
+    };
+    let updated = update.exec(db).await?.rows_affected > 0;
+    let row = read(db).await?;
+    let claimed = match kind {
+        Claim::Decided => updated,
+        Claim::Stay => row.server_id == c.from,
+    };
+    if updated && c.from != c.to {
         insert_host(db, &c.meeting_id, &c.to)
             .await
             .map_err(|e| e.0)?;
     }
-    let row = meeting::Entity::find_by_id(c.meeting_id.clone())
-        .one(db)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("claimed meeting vanished".into()))?;
     Ok((meeting_from_row(row), claimed))
 }
 

@@ -445,18 +445,27 @@ async fn one_claim_decides_a_new_session(db: TestDb) {
     assert_eq!(hosts, ["a", "c"]);
 
     // A create on the meeting's own server claims to stay first: a session decided from a
-    // reading older than that claim can no longer move the meeting away.
+    // reading older than that claim can no longer move the meeting away, while others
+    // creating there too do not stand in each other's way.
     let before = store.room_meeting("ev", "hall").await.unwrap().unwrap();
-    let (stayed, won) = store.claim_meeting(&before, "c").await.unwrap();
+    let (stayed, won) = store.claim_meeting(&before).await.unwrap();
     assert!(won && stayed.server_id == "c" && stayed.claimed_at > before.claimed_at);
+    let (also, won) = store.claim_meeting(&before).await.unwrap();
+    assert!(
+        won && also.claimed_at > stayed.claimed_at,
+        "a second stay from the same reading"
+    );
     let (kept, won) = claim(&store, "c", "a", before.claimed_at).await;
     assert!(
         !won,
-        "a session decided on an older reading lost to the stay"
+        "a session decided on an older reading lost to the stays"
     );
     assert_eq!(kept.server_id, "c");
-    let (_, won) = store.claim_meeting(&before, "b").await.unwrap();
-    assert!(!won, "a move decided on an older reading lost too");
+    // Once moved, a stay (a create's confirmation on its way) loses.
+    let (moved, won) = claim(&store, "c", "b", also.claimed_at).await;
+    assert!(won && moved.server_id == "b");
+    let (_, won) = store.claim_meeting(&also).await.unwrap();
+    assert!(!won, "a stay on the server it moved away from");
 }
 
 on_postgres!(replicas_starting_at_once_migrate_exactly_once);
