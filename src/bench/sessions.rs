@@ -43,8 +43,9 @@ const KEYNOTE: u32 = 500;
 const WORKSHOPS: usize = 10;
 const WORKSHOP: u32 = 20;
 /// Beyond the create timeout (the service's default, which the bench keeps), how long after its
-/// placement a room is left where it is, and a margin.
-const SETTLE: Duration = Duration::from_millis(1500);
+/// latest claim a room is left where it is (1 s on the way, 2 s of replicas' clocks), and a
+/// margin.
+const SETTLE: Duration = Duration::from_millis(3500);
 /// The longest the bench waits for the service's view of the fleet to catch up.
 const CATCH_UP: Duration = Duration::from_secs(90);
 
@@ -251,9 +252,9 @@ async fn session_placement(bench: &Bench, latency: Duration) -> Fallible<Section
     }
     emulators.end(&emulators.servers[0], &foreign).await?;
     foreign_meeting(&emulators, &emulators.servers[1]).await?;
-    // Until the service's view shows the load moved, then one more poll interval, so that every
-    // server has been polled since its meetings ended; and not before the service's settle
-    // window (create timeout + 1 s) since the last placement, within which a room stays put.
+    // Until the service's view shows the load moved and the service's settle window (create
+    // timeout + 3 s) since the last placement has passed, within which a room stays put; then
+    // one more poll interval, so that every server has been polled since.
     // The ended meetings' reservations are left to count: they lapse only 30 s after their
     // placement, or when their room is placed anew.
     let (old, new) = (first_loaded.clone(), then_loaded.clone());
@@ -264,9 +265,9 @@ async fn session_placement(bench: &Bench, latency: Duration) -> Fallible<Section
             load_of(fleet, &new) >= foreign_cost() && load_of(fleet, &old) < foreign_cost()
         }))
         .await?;
-    tokio::time::sleep(harness::POLL_INTERVAL + Duration::from_millis(500)).await;
     let settled = last_placed + Timeouts::default().create + SETTLE;
     tokio::time::sleep_until(settled.into()).await;
+    tokio::time::sleep(harness::POLL_INTERVAL + Duration::from_millis(500)).await;
     let waited_after_end = ended_at.elapsed();
 
     // Second sessions: all rooms at once.

@@ -190,10 +190,10 @@ impl Fleet {
         };
         match changed {
             Some(Health::Misconfigured) => {
-                tracing::error!(server = %id, cause = %reason, "server is misconfigured: it answers but refuses us; no new meetings, its meetings move on their next join")
+                tracing::error!(server = %id, cause = %reason, "server is misconfigured: it answers but refuses us; no new meetings, its meetings move when a create there fails")
             }
             Some(Health::Unhealthy) => {
-                tracing::warn!(server = %id, cause = %reason, "server is unhealthy: no new meetings, its meetings move on their next join")
+                tracing::warn!(server = %id, cause = %reason, "server is unhealthy: no new meetings; its meetings stay while creates there work")
             }
             Some(Health::Healthy) if before == Health::Misconfigured => {
                 tracing::info!(server = %id, "server answers properly again: no longer misconfigured")

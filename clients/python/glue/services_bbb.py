@@ -67,11 +67,15 @@ def event_context(event, user=None, rooms=None) -> LiveContext:
 
 # -- the availability gate: the admin banner (world.bbb_available), room creation with a BBB
 # module, RoomSerializer.validate_module_config. call_url and the chat hook check it themselves.
+# Configuration only, as the original's was: an outage answers joins with bbb.failed instead.
 
 
 def is_bbb_available(event=None, *, calls=False) -> bool:
-    """Sync: whether BBB rooms (or, with calls=True, private calls) can be served now.
-    Without an event, whether the global pool has a server (event and organizer "-")."""
+    """Sync: whether the configuration gives the event BBB rooms (or, with calls=True, private
+    calls): the event's config, then whether a server may serve it, whatever its health.
+    Without an event, whether the global pool has a server (event and organizer "-"). When
+    the service cannot be asked, the event's config alone answers, as in LiveBbb.availability:
+    an outage must not show "deactivated by the admin"."""
     if event is not None and bbb_disabled_by_config(event.config):
         return False
     try:
@@ -80,8 +84,8 @@ def is_bbb_available(event=None, *, calls=False) -> bool:
             organizer_id=str(event.organizer_id) if event is not None else "-",
         )
     except BbbError as err:
-        logger.warning("eventyay-bbb availability unknown, reported as unavailable: %s", err)
-        return False
+        logger.warning("eventyay-bbb availability unknown, reported as configured: %s", err)
+        return True
     return answer.calls if calls else answer.rooms
 
 

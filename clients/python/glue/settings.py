@@ -12,6 +12,7 @@ EVENTYAY_BBB_TARGET = os.environ.get("EVENTYAY_BBB_TARGET", "")
 EVENTYAY_BBB_TOKEN_FILE = os.environ.get("EVENTYAY_BBB_TOKEN_FILE", "")
 # TLS: the CA certificate(s) that signed the service's certificate; empty for the system roots.
 EVENTYAY_BBB_CA_FILE = os.environ.get("EVENTYAY_BBB_CA_FILE", "")
-# Plaintext. The service's gRPC port has no TLS yet, so today this must be true, with the port
-# kept inside the cluster (or a mesh that encrypts for us).
+# Plaintext: true only when the service's gRPC port has no certificate (it serves TLS when it
+# has one, the chart's tls.existingSecret), with that port kept inside the cluster (or a mesh
+# that encrypts for us).
 EVENTYAY_BBB_INSECURE = os.environ.get("EVENTYAY_BBB_INSECURE", "false").lower() == "true"

@@ -177,7 +177,9 @@ def test_availability_without_any_server_or_without_the_service(stack: Stack) ->
 
     run_live(stack, scenario)
     unreachable = context(event_id="e", organizer_id="org")
+    # The service itself down: the event's config alone answers, so eventyay does not show
+    # BBB as deactivated by the admin during an outage.
     assert run_live(stack, lambda live: live.availability(unreachable), target="127.0.0.1:9", timeouts={"Availability": 0.5}) == {
-        "rooms": False,
-        "calls": False,
+        "rooms": True,
+        "calls": True,
     }

@@ -383,7 +383,8 @@ class BbbClient(_Requests):
     def availability(
         self, *, event_id: str, organizer_id: str, timeout: float | None = None
     ) -> pb.AvailabilityResponse:
-        """Whether rooms, and whether private calls, can be served for an event now."""
+        """Whether the fleet's configuration gives an event's rooms a server, and its private
+        calls one; servers' health does not count."""
         request = pb.AvailabilityRequest(event_id=event_id, organizer_id=organizer_id)
         return self._call("Availability", request, timeout)
 
@@ -561,7 +562,8 @@ class AsyncBbbClient(_Requests):
     async def availability(
         self, *, event_id: str, organizer_id: str, timeout: float | None = None
     ) -> pb.AvailabilityResponse:
-        """Whether rooms, and whether private calls, can be served for an event now."""
+        """Whether the fleet's configuration gives an event's rooms a server, and its private
+        calls one; servers' health does not count."""
         request = pb.AvailabilityRequest(event_id=event_id, organizer_id=organizer_id)
         return await self._call("Availability", request, timeout)
 

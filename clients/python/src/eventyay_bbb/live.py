@@ -390,9 +390,12 @@ class LiveBbb:
         }
 
     async def availability(self, ctx: LiveContext) -> dict[str, bool]:
-        """eventyay's ``is_bbb_available``: whether rooms, and whether private calls, can be
-        served for the event. Both are False when the event's config turns BBB off, and when
-        the service cannot be asked (logged)."""
+        """eventyay's ``is_bbb_available``: whether the configuration gives the event BBB rooms,
+        and private calls. Like the original gate it is configuration only: both are False when
+        the event's config turns BBB off, and otherwise the service says whether a server may
+        serve the event (whatever its health). When the service cannot be asked, the event's
+        config alone answers (logged): an outage is no admin's decision, and joins during one
+        fail with the retryable ``bbb.failed`` instead."""
         if bbb_disabled_by_config(ctx.event_config):
             return {"rooms": False, "calls": False}
         try:
@@ -400,8 +403,8 @@ class LiveBbb:
                 event_id=str(ctx.event_id), organizer_id=str(ctx.organizer_id)
             )
         except BbbError as err:
-            logger.warning("availability of event %s unknown, reported as none: %s", ctx.event_id, err)
-            return {"rooms": False, "calls": False}
+            logger.warning("availability of event %s unknown, reported as configured: %s", ctx.event_id, err)
+            return {"rooms": True, "calls": True}
         return {"rooms": response.rooms, "calls": response.calls}
 
     # -- helpers -------------------------------------------------------------------------
@@ -432,7 +435,8 @@ class LiveBbb:
         return sorted(str(p) for p in (room.permissions or ()))
 
     async def _require_calls(self, ctx: LiveContext) -> None:
-        """``bbb.unavailable`` when BBB is off for the event or no server takes calls."""
+        """``bbb.unavailable`` when the configuration leaves the event without calls: BBB off
+        in the event's config, or no server that may serve it takes calls."""
         if bbb_disabled_by_config(ctx.event_config):
             raise LiveError("bbb.unavailable")
         try:

@@ -85,8 +85,10 @@ class BbbServiceServicer(object):
     """
 
     def RoomUrl(self, request, context):
-        """A join URL for a room's video channel. The room's meeting is created on its first join and
-        kept for good; every join makes sure the meeting exists on its BBB server.
+        """A join URL for a room's video channel. The room's meeting (its meetingID and passwords) is
+        made at its first join and kept for good; every join makes sure the meeting exists on its
+        BBB server, and a join that finds the previous session gone may place the next one on
+        another server.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -129,10 +131,10 @@ class BbbServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def Availability(self, request, context):
-        """Whether rooms and whether private calls can be served for an event right now: the
-        backend's availability gate (the admin banner, creating a room with a BBB module,
-        `bbb.unavailable` on a call). Answered from what the service knows of its fleet, without
-        asking BBB.
+        """Whether the fleet's configuration gives an event's rooms a server, and its private calls
+        one: the backend's availability gate (the admin banner, creating a room with a BBB module,
+        `bbb.unavailable` on a call). Configuration only, without asking BBB: servers' health and
+        caps do not count, so an outage leaves it true and joins answer the retryable `bbb.failed`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -141,9 +143,12 @@ class BbbServiceServicer(object):
     def PlanSchedule(self, request, context):
         """Forecasts a schedule of the event's sessions, sent ahead: where each would run, every
         server's planned load slot by slot against its caps and weight, and the sessions the fleet
-        could not hold in each slot. The sessions are placed as placement places them when they
-        start (largest first among those starting together), on the fleet as configured now; load
-        from other events is not known ahead and not counted. Nothing is stored or reserved.
+        could not hold in each slot. The sessions are placed by live placement's own decision as
+        it would place them when they start (largest first among those starting together), on the
+        fleet as configured now (every enabled server counted healthy), beside the sessions other
+        events' kept plans put there; load nobody planned is not known ahead and not counted.
+        Without `keep` nothing is stored or reserved; with it, the forecast becomes the event's
+        plan, which later placements follow and its servers reserve load for (see `keep`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -508,7 +513,7 @@ class FleetServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def SetServerState(self, request, context):
-        """enabled, cordoned (keeps running meetings, takes no new ones) or disabled.
+        """enabled, cordoned (keeps the meetings it lists, takes no new ones) or disabled.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
