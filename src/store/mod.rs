@@ -8,6 +8,7 @@ mod migrations;
 mod plan;
 mod room_rows;
 mod shared;
+mod stays;
 
 pub use import::{ImportPlan, ImportReport};
 pub use plan::Planned;
@@ -70,6 +71,8 @@ pub struct Store {
     up: Arc<watch::Sender<bool>>,
     /// Lookups of rooms' meetings waiting for their round (see `room_rows`).
     lookups: Arc<room_rows::Lookups>,
+    /// Claims to stay waiting for their round (see `stays`).
+    stays: Arc<stays::Stays>,
 }
 
 impl std::fmt::Debug for Store {
@@ -147,6 +150,7 @@ impl Store {
             health,
             up: Arc::new(watch::Sender::new(true)),
             lookups: Arc::default(),
+            stays: Arc::default(),
         })
     }
 
@@ -530,31 +534,6 @@ impl Store {
                 .ok_or_else(|| DbErr::RecordNotFound("moved meeting vanished".into()))?;
             tx.commit().await?;
             Ok(meeting_from_row(row))
-        })
-        .await
-    }
-
-    /// Claims `meeting` where it is, outside a placement, before a create there and again to
-    /// confirm its answer: only if it is still on `meeting.server_id` — another claim to stay
-    /// there does not stand in the way, a move does. Returns the meeting as stored, with the
-    /// claim that stands, and whether this claim won.
-    pub async fn claim_meeting(&self, meeting: &Meeting) -> Result<(Meeting, bool)> {
-        self.guarded(async {
-            let tx = self.write_tx().await?;
-            let claimed = claim(
-                &tx,
-                &SessionClaim {
-                    meeting_id: meeting.id.clone(),
-                    bbb_meeting_id: meeting.bbb_meeting_id.clone(),
-                    from: meeting.server_id.clone(),
-                    placed_at: meeting.claimed_at,
-                    to: meeting.server_id.clone(),
-                },
-                Claim::Stay,
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(claimed)
         })
         .await
     }

@@ -192,7 +192,16 @@ async fn permission_and_profile_errors_are_typed(db: TestDb) {
 }
 
 async fn a_thousand_first_joins_make_one_meeting_and_a_thousand_working_urls(db: TestDb) {
-    let app = spawn_app(db, &[SimSpec::new("bbb-1"), SimSpec::new("bbb-2")]).await;
+    // The service's default ensure TTL: a burst sent from this one process takes a few
+    // hundred milliseconds to arrive, longer than the harness's short TTL.
+    let app = spawn_app_with(
+        db,
+        &[SimSpec::new("bbb-1"), SimSpec::new("bbb-2")],
+        |args| {
+            args.ensure_ttl = Some("2s".into());
+        },
+    )
+    .await;
     let channel = app.channel().await;
     let mut tasks = Vec::new();
     for i in 0..1000 {

@@ -1,0 +1,75 @@
+//! Claims to stay, in rounds. Every create is preceded and followed by one (see
+//! `meetings::lifecycle`): when a session starts, hundreds of rooms create at once, and their
+//! claims go in a few transactions rather than two each.
+
+use super::{Claim, Meeting, Result, SessionClaim, Store, StoreError, claim};
+use sea_orm::DbErr;
+use tokio::sync::oneshot;
+
+/// The most claims one transaction makes.
+const MAX_STAYS: usize = 500;
+
+type Reply = oneshot::Sender<Result<(Meeting, bool)>>;
+
+/// Claims waiting for their round.
+pub(super) type Stays = crate::batching::Batches<(SessionClaim, Reply)>;
+
+impl Store {
+    /// Claims `meeting` where it is, outside a placement, before a create there and again to
+    /// confirm its answer: only if it is still on `meeting.server_id` — another claim to stay
+    /// there does not stand in the way, a move does. Returns the meeting as stored, with the
+    /// claim that stands, and whether this claim won. Made together with the other claims of
+    /// the moment.
+    pub async fn claim_meeting(&self, meeting: &Meeting) -> Result<(Meeting, bool)> {
+        let (reply, answer) = oneshot::channel();
+        let stay = SessionClaim {
+            meeting_id: meeting.id.clone(),
+            bbb_meeting_id: meeting.bbb_meeting_id.clone(),
+            from: meeting.server_id.clone(),
+            placed_at: meeting.claimed_at,
+            to: meeting.server_id.clone(),
+        };
+        self.stays.push((stay, reply));
+        // In a task of its own: a caller that gives up must not abort the others' claims.
+        let store = self.clone();
+        tokio::spawn(async move { store.claim_stays().await });
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError(DbErr::Custom(
+                "the claims' round ended without an answer".into(),
+            )))
+        })
+    }
+
+    async fn claim_stays(&self) {
+        let _round = self.stays.round().await;
+        let batch = self.stays.take(MAX_STAYS);
+        if batch.is_empty() {
+            return;
+        }
+        let claims: Vec<&SessionClaim> = batch.iter().map(|(c, _)| c).collect();
+        let outcome = self
+            .guarded(async {
+                let tx = self.write_tx().await?;
+                let mut claimed = Vec::with_capacity(claims.len());
+                for c in &claims {
+                    claimed.push(claim(&tx, c, Claim::Stay).await?);
+                }
+                tx.commit().await?;
+                Ok(claimed)
+            })
+            .await;
+        match outcome {
+            Ok(claimed) => {
+                for ((_, reply), outcome) in batch.into_iter().zip(claimed) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(err) => {
+                let text = err.0.to_string();
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(StoreError(DbErr::Custom(text.clone()))));
+                }
+            }
+        }
+    }
+}
