@@ -717,7 +717,13 @@ const DELETE_CHUNK: usize = 1_000;
 const CALL_USE_RESOLUTION_MS: i64 = 1_000;
 
 pub(crate) fn meeting_row(m: &Meeting) -> meeting::ActiveModel {
-    let now = now_ms();
+    // A new meeting's claim is what its maker stamped (a claim must find it unchanged, and a
+    // row reads its claim as the later of its placement and its creation).
+    let now = if m.claimed_at > 0 {
+        m.claimed_at
+    } else {
+        now_ms()
+    };
     meeting::ActiveModel {
         id: Set(m.id.clone()),
         event_id: Set(m.event_id.clone()),
@@ -731,8 +737,7 @@ pub(crate) fn meeting_row(m: &Meeting) -> meeting::ActiveModel {
         imported: Set(m.imported),
         idempotency_key: Set(None),
         last_used_at: Set(now),
-        // A new meeting's claim is what its maker stamped (a claim must find it unchanged).
-        placed_at: Set(if m.claimed_at > 0 { m.claimed_at } else { now }),
+        placed_at: Set(now),
     }
 }
 

@@ -17,6 +17,7 @@ mod fleet;
 mod fleet_service;
 mod helm_chart;
 mod lifecycle;
+mod one_meeting;
 mod placement_rules;
 mod python_package;
 mod replicas;
