@@ -600,67 +600,41 @@ pub struct SessionClaim {
     pub to: String,
 }
 
-/// What a claim must find unchanged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Claim {
-    /// A placement's decision (a new session, a move; staying is one too): the meeting is on
-    /// `from` and nobody claimed it since `placed_at`, so of two deciding one meeting at once
-    /// exactly one wins.
-    Decided,
-    /// A create where the meeting is, and its confirmation: the meeting is still on `from`.
-    /// Others creating there at the same time do not stand in each other's way; a move does.
-    Stay,
-}
-
-/// Claims a meeting for `c.to` (see `Claim`). The claim's time never goes back, whatever the
-/// claimer's clock says, so every claim supersedes the ones before it. Returns the meeting as
-/// stored (with the claim that stands) and whether this claim won.
+/// Claims a meeting for `c.to`, as a placement decides it (a new session, a move; staying is one
+/// too): only if it is still on `c.from` and nobody claimed it since `c.placed_at`, so of two
+/// deciding one meeting at once exactly one wins. (Claims to stay before and after a create
+/// are `stays`'s.) The claim's time never goes back, whatever the claimer's clock says, so every
+/// claim supersedes the ones before it. Returns the meeting as stored (with the claim that
+/// stands) and whether this claim won.
 pub(crate) async fn claim(
     db: &impl ConnectionTrait,
     c: &SessionClaim,
-    kind: Claim,
 ) -> std::result::Result<(Meeting, bool), DbErr> {
-    let read = |db| {
-        let id = c.meeting_id.clone();
-        async move {
-            meeting::Entity::find_by_id(id)
-                .one(db)
-                .await?
-                .ok_or_else(|| DbErr::RecordNotFound("claimed meeting vanished".into()))
-        }
-    };
-    let at = match kind {
-        Claim::Decided => now_ms().max(c.placed_at + 1),
-        // Past whatever stay claim came in since this one's reading.
-        Claim::Stay => now_ms().max(read(db).await?.placed_at + 1),
-    };
-    let mut update = meeting::Entity::update_many()
+    let claimed = meeting::Entity::update_many()
         .col_expr(
             meeting::Column::ServerId,
             sea_orm::sea_query::Expr::value(c.to.as_str()),
         )
         .col_expr(
             meeting::Column::PlacedAt,
-            sea_orm::sea_query::Expr::value(at),
+            sea_orm::sea_query::Expr::value(now_ms().max(c.placed_at + 1)),
         )
         .filter(meeting::Column::Id.eq(c.meeting_id.as_str()))
-        .filter(meeting::Column::ServerId.eq(c.from.as_str()));
-    update = match kind {
-        Claim::Decided => update.filter(meeting::Column::PlacedAt.lte(c.placed_at)),
-        // Never back in time: a later stay claim that came first stands for this one too.
-        Claim::Stay => update.filter(meeting::Column::PlacedAt.lt(at)),
-    };
-    let updated = update.exec(db).await?.rows_affected > 0;
-    let row = read(db).await?;
-    let claimed = match kind {
-        Claim::Decided => updated,
-        Claim::Stay => row.server_id == c.from,
-    };
-    if updated && c.from != c.to {
+        .filter(meeting::Column::ServerId.eq(c.from.as_str()))
+        .filter(meeting::Column::PlacedAt.lte(c.placed_at))
+        .exec(db)
+        .await?
+        .rows_affected
+        > 0;
+    if claimed && c.from != c.to {
         insert_host(db, &c.meeting_id, &c.to)
             .await
             .map_err(|e| e.0)?;
     }
+    let row = meeting::Entity::find_by_id(c.meeting_id.clone())
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("claimed meeting vanished".into()))?;
     Ok((meeting_from_row(row), claimed))
 }
 

@@ -402,7 +402,7 @@ impl Store {
                 }
             }
             for session in &sessions {
-                let (meeting, won) = super::claim(&tx, session, super::Claim::Decided).await?;
+                let (meeting, won) = super::claim(&tx, session).await?;
                 if !won {
                     made.retain(|r| r.meeting_id != session.bbb_meeting_id);
                 }

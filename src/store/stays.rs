@@ -2,8 +2,11 @@
 //! `meetings::lifecycle`): when a session starts, hundreds of rooms create at once, and their
 //! claims go in a few transactions rather than two each.
 
-use super::{Claim, Meeting, Result, SessionClaim, Store, StoreError, claim};
-use sea_orm::DbErr;
+use super::{
+    Meeting, Result, SessionClaim, Store, StoreError, entities::meeting, meeting_from_row, now_ms,
+};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, sea_query::Expr};
+use std::collections::HashMap;
 use tokio::sync::oneshot;
 
 /// The most claims one transaction makes.
@@ -50,10 +53,7 @@ impl Store {
         let outcome = self
             .guarded(async {
                 let tx = self.write_tx().await?;
-                let mut claimed = Vec::with_capacity(claims.len());
-                for c in &claims {
-                    claimed.push(claim(&tx, c, Claim::Stay).await?);
-                }
+                let claimed = stay_all(&tx, &claims).await?;
                 tx.commit().await?;
                 Ok(claimed)
             })
@@ -72,4 +72,51 @@ impl Store {
             }
         }
     }
+}
+
+/// Claims to stay for `claims` in `tx`, as `claim` would one by one: one read of their rows and
+/// one conditional write each (a row read again only when another replica wrote it meanwhile).
+async fn stay_all(
+    tx: &impl ConnectionTrait,
+    claims: &[&SessionClaim],
+) -> std::result::Result<Vec<(Meeting, bool)>, DbErr> {
+    let ids: Vec<String> = claims.iter().map(|c| c.meeting_id.clone()).collect();
+    let mut rows: HashMap<String, meeting::Model> = meeting::Entity::find()
+        .filter(meeting::Column::Id.is_in(ids))
+        .all(tx)
+        .await?
+        .into_iter()
+        .map(|row| (row.id.clone(), row))
+        .collect();
+    let mut claimed = Vec::with_capacity(claims.len());
+    for c in claims {
+        let Some(row) = rows.get_mut(&c.meeting_id) else {
+            return Err(DbErr::RecordNotFound("claimed meeting vanished".into()));
+        };
+        if row.server_id != c.from {
+            claimed.push((meeting_from_row(row.clone()), false));
+            continue;
+        }
+        let at = now_ms().max(row.placed_at + 1);
+        let written = meeting::Entity::update_many()
+            .col_expr(meeting::Column::PlacedAt, Expr::value(at))
+            .filter(meeting::Column::Id.eq(c.meeting_id.as_str()))
+            .filter(meeting::Column::ServerId.eq(c.from.as_str()))
+            .filter(meeting::Column::PlacedAt.lt(at))
+            .exec(tx)
+            .await?
+            .rows_affected
+            > 0;
+        if written {
+            row.placed_at = at;
+        } else if let Some(now) = meeting::Entity::find_by_id(c.meeting_id.clone())
+            .one(tx)
+            .await?
+        {
+            *row = now;
+        }
+        let won = row.server_id == c.from;
+        claimed.push((meeting_from_row(row.clone()), won));
+    }
+    Ok(claimed)
 }
