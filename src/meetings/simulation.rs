@@ -141,6 +141,16 @@ enum Reply {
     Done,
 }
 
+/// What a replica asks a BBB server about a room's meeting.
+#[derive(Debug, Clone, Copy)]
+enum Call {
+    Create,
+    /// getMeetingInfo
+    Holds,
+    /// An end of a meeting made while it moved elsewhere.
+    End,
+}
+
 #[derive(Debug)]
 enum Event {
     Tick,
@@ -153,23 +163,12 @@ enum Event {
         what: DbOp,
     },
     Wake(u64),
-    /// A create reaches its server.
-    CreateArrives {
+    /// A call to BBB reaches its server.
+    Arrives {
         op: u64,
         server: usize,
         room: usize,
-    },
-    /// An end of a meeting made while it moved elsewhere reaches its server.
-    EndArrives {
-        op: u64,
-        server: usize,
-        room: usize,
-    },
-    /// A getMeetingInfo reaches its server.
-    HoldsArrives {
-        op: u64,
-        server: usize,
-        room: usize,
+        call: Call,
     },
     /// An answer, or the caller giving up on it: whichever comes first counts.
     Answer {
@@ -381,6 +380,41 @@ impl Sim {
         }
     }
 
+    /// BBB's create: a new meeting, the one it holds (a duplicate), or the ended one it still
+    /// keeps.
+    fn create(&mut self, server: usize, room: usize) -> Created {
+        let incarnation = self.next_incarnation;
+        let live = self.servers[server].meetings.entry(room).or_insert(Live {
+            users: 0,
+            ended: false,
+            incarnation,
+        });
+        let created = Created {
+            meeting_id: meeting_id(room),
+            internal_meeting_id: String::new(),
+            create_time: live.incarnation,
+            attendee_pw: "a".into(),
+            moderator_pw: "m".into(),
+            voice_bridge: String::new(),
+            duplicate: live.incarnation != incarnation,
+            ended: live.ended,
+        };
+        if !created.duplicate {
+            self.next_incarnation += 1;
+        }
+        self.trace(format_args!(
+            "s{server} create room {room}: {}",
+            if created.ended {
+                "ended"
+            } else if created.duplicate {
+                "duplicate"
+            } else {
+                "fresh"
+            }
+        ));
+        created
+    }
+
     fn kill(&mut self, server: usize, room: usize) {
         if let Some(live) = self.servers[server].meetings.get_mut(&room)
             && !live.ended
@@ -490,14 +524,40 @@ impl Attempt {
         .await
     }
 
-    fn failed(&self, server: usize) {
+    /// Sends `call` to `server`: its answer, or `Reply::Done` when none came within the
+    /// create timeout (which counts against the server, as an answer counts for it).
+    async fn ask(&self, server: usize, call: Call) -> Reply {
+        let op = {
+            let mut sim = self.sim.borrow_mut();
+            let op = sim.seq + 1;
+            sim.at(CREATE_TIMEOUT_MS, Event::Answer { op, reply: None });
+            if sim.servers[server].up {
+                let there = sim.latency(server);
+                let room = self.room;
+                sim.at(
+                    there,
+                    Event::Arrives {
+                        op,
+                        server,
+                        room,
+                        call,
+                    },
+                );
+            }
+            op
+        };
+        let reply = Wait {
+            sim: self.sim.clone(),
+            op,
+        }
+        .await;
         let mut sim = self.sim.borrow_mut();
-        sim.replicas[self.replica].views[server].failures += 1;
-    }
-
-    fn answered(&self, server: usize) {
-        let mut sim = self.sim.borrow_mut();
-        sim.replicas[self.replica].views[server].failures = 0;
+        let view = &mut sim.replicas[self.replica].views[server];
+        match reply {
+            Reply::Done if !matches!(call, Call::End) => view.failures += 1,
+            _ => view.failures = 0,
+        }
+        reply
     }
 }
 
@@ -588,120 +648,23 @@ impl World for Attempt {
 
     async fn holds(&self, server: &str, _meeting_id: &str) -> Option<bool> {
         let k = server_index(server);
-        let op = {
-            let mut sim = self.sim.borrow_mut();
-            let id = sim.seq + 1;
-            // No answer within the create timeout is no answer.
-            sim.at(
-                CREATE_TIMEOUT_MS,
-                Event::Answer {
-                    op: id,
-                    reply: None,
-                },
-            );
-            if sim.servers[k].up {
-                let there = sim.latency(k);
-                sim.at(
-                    there,
-                    Event::HoldsArrives {
-                        op: id,
-                        server: k,
-                        room: self.room,
-                    },
-                );
-            }
-            id
-        };
-        match (Wait {
-            sim: self.sim.clone(),
-            op,
-        })
-        .await
-        {
-            Reply::Holds(holds) => {
-                self.answered(k);
-                holds
-            }
-            _ => {
-                self.failed(k);
-                None
-            }
+        match self.ask(k, Call::Holds).await {
+            Reply::Holds(holds) => holds,
+            _ => None,
         }
     }
 
     async fn create(&self, meeting: &Meeting) -> Option<(usize, Result<Created, BbbError>)> {
         let k = server_index(&meeting.server_id);
-        let op = {
-            let mut sim = self.sim.borrow_mut();
-            let id = sim.seq + 1;
-            sim.at(
-                CREATE_TIMEOUT_MS,
-                Event::Answer {
-                    op: id,
-                    reply: None,
-                },
-            );
-            if sim.servers[k].up {
-                let there = sim.latency(k);
-                sim.at(
-                    there,
-                    Event::CreateArrives {
-                        op: id,
-                        server: k,
-                        room: self.room,
-                    },
-                );
-            }
-            id
-        };
-        let reply = Wait {
-            sim: self.sim.clone(),
-            op,
-        }
-        .await;
-        let outcome = match reply {
-            Reply::Created(created) => {
-                self.answered(k);
-                created
-            }
-            _ => {
-                self.failed(k);
-                Err(BbbError::Timeout(self.create_timeout()))
-            }
+        let outcome = match self.ask(k, Call::Create).await {
+            Reply::Created(created) => created,
+            _ => Err(BbbError::Timeout(self.create_timeout())),
         };
         Some((k, outcome))
     }
 
     async fn end(&self, server: &str, _meeting: &Meeting) {
-        let k = server_index(server);
-        let op = {
-            let mut sim = self.sim.borrow_mut();
-            let id = sim.seq + 1;
-            sim.at(
-                CREATE_TIMEOUT_MS,
-                Event::Answer {
-                    op: id,
-                    reply: None,
-                },
-            );
-            if sim.servers[k].up {
-                let there = sim.latency(k);
-                sim.at(
-                    there,
-                    Event::EndArrives {
-                        op: id,
-                        server: k,
-                        room: self.room,
-                    },
-                );
-            }
-            id
-        };
-        Wait {
-            sim: self.sim.clone(),
-            op,
-        }
-        .await;
+        self.ask(server_index(server), Call::End).await;
     }
 
     fn moved(&self, _before: &Meeting, _after: &Meeting, why: Move) {
@@ -931,80 +894,39 @@ fn step(sim: &Rc<RefCell<Sim>>, event: Event) -> Vec<(usize, usize)> {
         Event::Wake(op) => {
             s.replies.insert(op, Reply::Done);
         }
-        Event::CreateArrives { op, server, room } => {
+        Event::Arrives {
+            op,
+            server,
+            room,
+            call,
+        } => {
             if !s.servers[server].up {
                 return joins;
             }
-            let incarnation = s.next_incarnation;
-            let live = s.servers[server].meetings.entry(room).or_insert(Live {
-                users: 0,
-                ended: false,
-                incarnation,
-            });
-            let created = Created {
-                meeting_id: meeting_id(room),
-                internal_meeting_id: String::new(),
-                create_time: live.incarnation,
-                attendee_pw: "a".into(),
-                moderator_pw: "m".into(),
-                voice_bridge: String::new(),
-                duplicate: live.incarnation != incarnation,
-                ended: live.ended,
-            };
-            if live.incarnation == incarnation {
-                s.next_incarnation += 1;
-            }
-            s.trace(format_args!(
-                "s{server} create room {room}: {}",
-                if created.ended {
-                    "ended"
-                } else if created.duplicate {
-                    "duplicate"
-                } else {
-                    "fresh"
+            let reply = match call {
+                Call::Create => Reply::Created(Ok(s.create(server, room))),
+                Call::Holds => {
+                    let holds = s.servers[server]
+                        .meetings
+                        .get(&room)
+                        .is_some_and(|m| !m.ended);
+                    s.trace(format_args!("s{server} asked for room {room}: {holds}"));
+                    Reply::Holds(Some(holds))
                 }
-            ));
+                Call::End => {
+                    s.trace(format_args!(
+                        "s{server} ends room {room}, made while it moved"
+                    ));
+                    s.kill(server, room);
+                    Reply::Done
+                }
+            };
             let back = s.latency(server);
             s.at(
                 back,
                 Event::Answer {
                     op,
-                    reply: Some(Reply::Created(Ok(created))),
-                },
-            );
-        }
-        Event::EndArrives { op, server, room } => {
-            if !s.servers[server].up {
-                return joins;
-            }
-            s.trace(format_args!(
-                "s{server} ends room {room}, made while it moved"
-            ));
-            s.kill(server, room);
-            let back = s.latency(server);
-            s.at(
-                back,
-                Event::Answer {
-                    op,
-                    reply: Some(Reply::Done),
-                },
-            );
-        }
-        Event::HoldsArrives { op, server, room } => {
-            if !s.servers[server].up {
-                return joins;
-            }
-            let holds = s.servers[server]
-                .meetings
-                .get(&room)
-                .is_some_and(|m| !m.ended);
-            s.trace(format_args!("s{server} asked for room {room}: {holds}"));
-            let back = s.latency(server);
-            s.at(
-                back,
-                Event::Answer {
-                    op,
-                    reply: Some(Reply::Holds(Some(holds))),
+                    reply: Some(reply),
                 },
             );
         }
