@@ -103,27 +103,7 @@ async fn servers_loaded_by_their_meetings_get_fewer_new_rooms(db: TestDb) {
 
 /// A meeting of another front door on `server`, with 300 participants on camera.
 async fn foreign_load(app: &TestApp, server: &str, meeting_id: &str) {
-    let endpoint = eventyay_bbb::bbb::Endpoint::new(
-        &app.sim(server).base_url(),
-        eventyay_bbb::secret::Secret::new(secret_of(server)),
-        Default::default(),
-    )
-    .unwrap();
-    let query = eventyay_bbb::bbb::Query::new()
-        .with("meetingID", meeting_id)
-        .with("name", "elsewhere");
-    eventyay_bbb::bbb::BbbClient::new(Default::default())
-        .create(&endpoint, &query, &[])
-        .await
-        .unwrap();
-    let load = Load {
-        participants: 300,
-        voice: 100,
-        video: 4,
-        listeners: 200,
-        moderators: 3,
-    };
-    assert!(app.sim(server).set_meeting_load(meeting_id, load));
+    foreign_load_on(app.sim(server), server, meeting_id).await;
 }
 
 /// Rooms are first used long before their sessions (rehearsals), when the fleet carried other

@@ -9,7 +9,7 @@ use eventyay_bbb::{
     app::Service,
     config::ServeArgs,
     proto::{self, bbb_service_client::BbbServiceClient, fleet_service_client::FleetServiceClient},
-    sim::{Load, SimConfig, SimServer},
+    sim::{SimConfig, SimServer},
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::{
@@ -109,47 +109,6 @@ impl Replicas {
     }
 }
 
-/// Ends a meeting on an emulated server behind the service's back, as a moderator's "End
-/// meeting" or BBB itself would. False when the server does not hold it (any more).
-async fn end_on(sim: &SimServer, server: &str, meeting_id: &str) -> bool {
-    let endpoint = eventyay_bbb::bbb::Endpoint::new(
-        &sim.base_url(),
-        eventyay_bbb::secret::Secret::new(secret_of(server)),
-        Default::default(),
-    )
-    .unwrap();
-    eventyay_bbb::bbb::BbbClient::new(Default::default())
-        .end(&endpoint, meeting_id, None)
-        .await
-        .is_ok()
-}
-
-/// A meeting of another front door on `server`, with 300 participants: it makes `server` the
-/// busier one for any new session.
-async fn foreign_load(sim: &SimServer, server: &str, meeting_id: &str) {
-    let endpoint = eventyay_bbb::bbb::Endpoint::new(
-        &sim.base_url(),
-        eventyay_bbb::secret::Secret::new(secret_of(server)),
-        Default::default(),
-    )
-    .unwrap();
-    let query = eventyay_bbb::bbb::Query::new()
-        .with("meetingID", meeting_id)
-        .with("name", "elsewhere");
-    eventyay_bbb::bbb::BbbClient::new(Default::default())
-        .create(&endpoint, &query, &[])
-        .await
-        .unwrap();
-    let load = Load {
-        participants: 300,
-        voice: 100,
-        video: 4,
-        listeners: 200,
-        moderators: 3,
-    };
-    assert!(sim.set_meeting_load(meeting_id, load));
-}
-
 /// Waits until the next `getMeetings` reaches `sim`.
 async fn next_poll(sim: &SimServer) {
     let before = sim.call_count("getMeetings");
@@ -228,7 +187,7 @@ async fn a_lagging_replica_and_the_leader_keep_one_meeting(db: TestDb) {
     let first = room_url(&leader, join_of("main", "alice", "x")).await;
     assert_eq!(first.server_id, "x");
     assert_join_works(&first.url).await; // Alice is in.
-    foreign_load(x, "x", "foreign-x").await;
+    foreign_load_on(x, "x", "foreign-x").await;
     // Past the settling of the first create (create timeout 1 s, 1 s on the way, 2 s of clock
     // skew): from now on a poll that does not list the meeting may count as its end.
     tokio::time::sleep(Duration::from_millis(4_500)).await;
@@ -239,7 +198,7 @@ async fn a_lagging_replica_and_the_leader_keep_one_meeting(db: TestDb) {
     // A leader's poll lists the meeting; right after it, BBB ends the meeting.
     next_poll(x).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(end_on(x, "x", &first.meeting_id).await);
+    assert!(end_meeting_on(x, "x", &first.meeting_id).await);
     // The leader's next poll sees it gone; the lagging replica has not read that poll yet.
     until_seen(&leader, "x", 300, POLL * 2).await;
     assert_eq!(
@@ -299,13 +258,13 @@ async fn a_lingering_ended_meeting_does_not_block_the_next_session(db: TestDb) {
     };
     let app = spawn_app(db, &[lingering("x"), lingering("y")]).await;
     let channel = app.channel().await;
-    foreign_load(app.sim("y"), "y", "foreign-y").await;
+    foreign_load_on(app.sim("y"), "y", "foreign-y").await;
     let mut before = HashMap::new();
     for room in ["quick", "later"] {
         let first = room_url(&channel, join_of(room, "chair", "x")).await;
         assert_eq!(first.server_id, "x");
         assert_join_works(&first.url).await;
-        assert!(end_on(app.sim("x"), "x", &first.meeting_id).await);
+        assert!(end_meeting_on(app.sim("x"), "x", &first.meeting_id).await);
         before.insert(room, first);
     }
     let ended = Instant::now();
@@ -440,7 +399,7 @@ async fn with_one_server_the_next_session_starts_once_bbb_has_purged_the_ended_m
         .unwrap()
         .into_inner();
     assert_join_works(&first.url).await;
-    assert!(end_on(&sim, "solo", &first.meeting_id).await);
+    assert!(end_meeting_on(&sim, "solo", &first.meeting_id).await);
     let ended = Instant::now();
     tokio::time::sleep(ENSURE_TTL + Duration::from_millis(50)).await;
 
@@ -651,7 +610,7 @@ async fn joins_through_two_replicas_while_meetings_end_never_split_a_room(db: Te
                 // Checked before the end too: ending every copy of a split would hide it.
                 check_split(&replicas.sims, &seen, started, "before an end");
                 for (sim, id) in replicas.sims.iter().zip(SOAK_SERVERS) {
-                    if live_on(sim, &meeting) && end_on(sim, id, &meeting).await {
+                    if live_on(sim, &meeting) && end_meeting_on(sim, id, &meeting).await {
                         // When the end had surely taken effect: the latest moment it may have.
                         let at = Instant::now();
                         seen.lock()
@@ -668,10 +627,10 @@ async fn joins_through_two_replicas_while_meetings_end_never_split_a_room(db: Te
             Step::Busy { server } => {
                 for (sim, id) in replicas.sims.iter().zip(SOAK_SERVERS) {
                     if live_on(sim, "foreign") {
-                        end_on(sim, id, "foreign").await;
+                        end_meeting_on(sim, id, "foreign").await;
                     }
                 }
-                foreign_load(&replicas.sims[server], SOAK_SERVERS[server], "foreign").await;
+                foreign_load_on(&replicas.sims[server], SOAK_SERVERS[server], "foreign").await;
             }
         }
     }

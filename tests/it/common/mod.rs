@@ -381,14 +381,47 @@ pub fn reason(status: &tonic::Status) -> (String, String) {
 /// Ends a meeting on an emulated server the way an operator or BBB itself would, behind the
 /// service's back.
 pub async fn end_on_sim(app: &TestApp, server: &str, meeting_id: &str) {
-    let endpoint = eventyay_bbb::bbb::Endpoint::new(
-        &app.sim(server).base_url(),
+    assert!(
+        end_meeting_on(app.sim(server), server, meeting_id).await,
+        "{server} does not hold {meeting_id}"
+    );
+}
+
+/// The BBB API of the emulated server `server`, as an operator or another front door reaches it.
+fn sim_endpoint(sim: &SimServer, server: &str) -> eventyay_bbb::bbb::Endpoint {
+    eventyay_bbb::bbb::Endpoint::new(
+        &sim.base_url(),
         eventyay_bbb::secret::Secret::new(secret_of(server)),
         Default::default(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// Ends a meeting on an emulated server behind the service's back, as a moderator's "End
+/// meeting" or BBB itself would. False when the server does not hold it (any more).
+pub async fn end_meeting_on(sim: &SimServer, server: &str, meeting_id: &str) -> bool {
     eventyay_bbb::bbb::BbbClient::new(Default::default())
-        .end(&endpoint, meeting_id, None)
+        .end(&sim_endpoint(sim, server), meeting_id, None)
+        .await
+        .is_ok()
+}
+
+/// A meeting of another front door on `server`, with 300 participants on camera: it makes
+/// `server` the busier one for any new meeting.
+pub async fn foreign_load_on(sim: &SimServer, server: &str, meeting_id: &str) {
+    let query = eventyay_bbb::bbb::Query::new()
+        .with("meetingID", meeting_id)
+        .with("name", "elsewhere");
+    eventyay_bbb::bbb::BbbClient::new(Default::default())
+        .create(&sim_endpoint(sim, server), &query, &[])
         .await
         .unwrap();
+    let load = eventyay_bbb::sim::Load {
+        participants: 300,
+        voice: 100,
+        video: 4,
+        listeners: 200,
+        moderators: 3,
+    };
+    assert!(sim.set_meeting_load(meeting_id, load));
 }
