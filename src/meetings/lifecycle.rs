@@ -239,7 +239,8 @@ const MAX_LOST_CLAIMS: u32 = 4;
 
 /// Makes sure the meeting exists on a server that can host it, moving it (same meetingID and
 /// passwords) when it must. Every create is preceded by a won claim (`held`: this attempt made
-/// the latest one, by placing the meeting); a lost claim follows the winner.
+/// the latest one, by placing the meeting) and its answer confirmed by another; a lost claim
+/// follows the winner.
 /// - its server is removed or disabled, or cordoned and no longer lists it: move before asking
 ///   (`host`);
 /// - BBB still holds the meeting as ended: this server cannot host it now, move on;
