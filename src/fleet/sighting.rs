@@ -14,8 +14,6 @@ pub struct Sighting {
     /// Whether its last poll listed the meeting (running, or waiting for its first user);
     /// `None`: never polled.
     pub listed: Option<bool>,
-    /// Whether its last poll saw the meeting running (someone in it).
-    pub running: bool,
     /// When its last poll was sent. An end BBB reported since drops the meeting from what
     /// that poll listed (see `ended`).
     pub polled_at: Option<SystemTime>,
@@ -27,7 +25,6 @@ impl Fleet {
         let server = self.get(server_id);
         let live = self.live();
         let polled = live.polled.get(server_id).filter(|p| p.at.is_some());
-        let seen = polled.and_then(|p| p.meetings.get(meeting_id));
         Sighting {
             registered: server.is_some(),
             state: server.map_or(ServerState::Disabled, |s| s.spec.state),
@@ -35,8 +32,7 @@ impl Fleet {
                 .health
                 .get(server_id)
                 .map_or(Health::Unknown, Tracker::health),
-            listed: polled.map(|_| seen.is_some()),
-            running: seen.is_some_and(|m| m.running),
+            listed: polled.map(|p| p.meetings.contains_key(meeting_id)),
             polled_at: polled.and_then(|p| p.at),
         }
     }

@@ -389,7 +389,6 @@ mod tests {
             state: ServerState::Enabled,
             health: Health::Healthy,
             listed,
-            running: listed == Some(true),
             polled_at: Some(at(polled_at)),
         }
     }
@@ -432,7 +431,6 @@ mod tests {
     fn only_operators_move_a_meeting_before_its_server_is_tried() {
         let mut s = seen(Some(true), 0);
         s.health = Health::Unhealthy;
-        s.running = false;
         assert_eq!(
             host(&s, CLAIMED, TIMEOUT),
             Host::Stay,
@@ -445,11 +443,10 @@ mod tests {
             "one failed create is not a dead server"
         );
         s.state = ServerState::Disabled;
-        s.running = true;
         assert_eq!(
             host(&s, CLAIMED, TIMEOUT),
             Host::Move,
-            "disabled moves even running meetings"
+            "disabled moves even listed meetings"
         );
         s.state = ServerState::Enabled;
         s.registered = false;
@@ -460,8 +457,7 @@ mod tests {
     fn a_cordoned_server_keeps_what_it_lists() {
         let mut s = seen(Some(true), 0);
         s.state = ServerState::Cordoned;
-        // Listed with only guests waiting: not running, still kept.
-        s.running = false;
+        // Listed, if only with guests waiting: kept.
         assert_eq!(host(&s, CLAIMED, TIMEOUT), Host::Stay);
         s.listed = None;
         assert_eq!(host(&s, CLAIMED, TIMEOUT), Host::Stay, "never polled");

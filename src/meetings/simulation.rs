@@ -82,7 +82,6 @@ struct View {
     /// When the last answered poll was sent (the leader's clock).
     at: Option<Time>,
     listed: BTreeSet<usize>,
-    running: BTreeSet<usize>,
     failures: u32,
 }
 
@@ -103,7 +102,6 @@ impl Replica {
             let view = &mut self.views[k];
             if view.at.is_some_and(|at| at < ended_at) {
                 view.listed.remove(&room);
-                view.running.remove(&room);
             }
         }
     }
@@ -187,7 +185,7 @@ enum Event {
     PollAnswer {
         server: usize,
         sent: Time,
-        snapshot: Option<(BTreeSet<usize>, BTreeSet<usize>)>,
+        snapshot: Option<BTreeSet<usize>>,
     },
     /// BBB's end callback reaches a replica.
     EndReported {
@@ -599,7 +597,6 @@ impl World for Attempt {
                 Health::Healthy
             },
             listed: view.at.map(|_| view.listed.contains(&self.room)),
-            running: view.running.contains(&self.room),
             polled_at: view
                 .at
                 .map(|at| UNIX_EPOCH + Duration::from_millis(at as u64)),
@@ -966,18 +963,13 @@ fn step(sim: &Rc<RefCell<Sim>>, event: Event) -> Vec<(usize, usize)> {
                 .filter(|(_, m)| !m.ended)
                 .map(|(r, _)| *r)
                 .collect();
-            let running = meetings
-                .iter()
-                .filter(|(_, m)| !m.ended && m.users > 0)
-                .map(|(r, _)| *r)
-                .collect();
             let back = s.latency(server);
             s.at(
                 back,
                 Event::PollAnswer {
                     server,
                     sent,
-                    snapshot: Some((listed, running)),
+                    snapshot: Some(listed),
                 },
             );
         }
@@ -990,10 +982,10 @@ fn step(sim: &Rc<RefCell<Sim>>, event: Event) -> Vec<(usize, usize)> {
             let in_time = s.clock(0) - sent <= POLL_MS;
             let leader = &mut s.replicas[0];
             match snapshot.filter(|_| in_time) {
-                Some((listed, running)) => {
+                Some(listed) => {
                     if std::env::var_os("EVENTYAY_BBB_SIM_TRACE").is_some() {
                         eprintln!(
-                            "{:>6} poll of s{server} sent {} lists {listed:?} running {running:?}",
+                            "{:>6} poll of s{server} sent {} lists {listed:?}",
                             s.now - START,
                             sent - START
                         );
@@ -1002,7 +994,6 @@ fn step(sim: &Rc<RefCell<Sim>>, event: Event) -> Vec<(usize, usize)> {
                         leader.views[server] = View {
                             at: Some(sent),
                             listed,
-                            running,
                             failures: 0,
                         };
                     }
