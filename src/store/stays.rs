@@ -2,9 +2,7 @@
 //! `meetings::lifecycle`): when a session starts, hundreds of rooms create at once, and their
 //! claims go in a few transactions rather than two each.
 
-use super::{
-    Meeting, Result, SessionClaim, Store, StoreError, entities::meeting, meeting_from_row, now_ms,
-};
+use super::{Meeting, Result, Store, StoreError, entities::meeting, meeting_from_row, now_ms};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, sea_query::Expr};
 use std::collections::HashMap;
 use tokio::sync::oneshot;
@@ -14,8 +12,14 @@ const MAX_STAYS: usize = 500;
 
 type Reply = oneshot::Sender<Result<(Meeting, bool)>>;
 
+/// A claim to stay: the meeting's row id, and the server it must still be on.
+pub(super) struct Stay {
+    meeting_id: String,
+    server_id: String,
+}
+
 /// Claims waiting for their round.
-pub(super) type Stays = crate::batching::Batches<(SessionClaim, Reply)>;
+pub(super) type Stays = crate::batching::Batches<(Stay, Reply)>;
 
 impl Store {
     /// Claims `meeting` where it is, outside a placement, before a create there and again to
@@ -25,12 +29,9 @@ impl Store {
     /// the moment.
     pub async fn claim_meeting(&self, meeting: &Meeting) -> Result<(Meeting, bool)> {
         let (reply, answer) = oneshot::channel();
-        let stay = SessionClaim {
+        let stay = Stay {
             meeting_id: meeting.id.clone(),
-            bbb_meeting_id: meeting.bbb_meeting_id.clone(),
-            from: meeting.server_id.clone(),
-            placed_at: meeting.claimed_at,
-            to: meeting.server_id.clone(),
+            server_id: meeting.server_id.clone(),
         };
         self.stays.push((stay, reply));
         // In a task of its own: a caller that gives up must not abort the others' claims.
@@ -49,7 +50,7 @@ impl Store {
         if batch.is_empty() {
             return;
         }
-        let claims: Vec<&SessionClaim> = batch.iter().map(|(c, _)| c).collect();
+        let claims: Vec<&Stay> = batch.iter().map(|(c, _)| c).collect();
         let outcome = self
             .guarded(async {
                 let tx = self.write_tx().await?;
@@ -78,7 +79,7 @@ impl Store {
 /// one conditional write each (a row read again only when another replica wrote it meanwhile).
 async fn stay_all(
     tx: &impl ConnectionTrait,
-    claims: &[&SessionClaim],
+    claims: &[&Stay],
 ) -> std::result::Result<Vec<(Meeting, bool)>, DbErr> {
     let ids: Vec<String> = claims.iter().map(|c| c.meeting_id.clone()).collect();
     let mut rows: HashMap<String, meeting::Model> = meeting::Entity::find()
@@ -93,7 +94,7 @@ async fn stay_all(
         let Some(row) = rows.get_mut(&c.meeting_id) else {
             return Err(DbErr::RecordNotFound("claimed meeting vanished".into()));
         };
-        if row.server_id != c.from {
+        if row.server_id != c.server_id {
             claimed.push((meeting_from_row(row.clone()), false));
             continue;
         }
@@ -101,7 +102,7 @@ async fn stay_all(
         let written = meeting::Entity::update_many()
             .col_expr(meeting::Column::PlacedAt, Expr::value(at))
             .filter(meeting::Column::Id.eq(c.meeting_id.as_str()))
-            .filter(meeting::Column::ServerId.eq(c.from.as_str()))
+            .filter(meeting::Column::ServerId.eq(c.server_id.as_str()))
             .filter(meeting::Column::PlacedAt.lt(at))
             .exec(tx)
             .await?
@@ -115,7 +116,7 @@ async fn stay_all(
         {
             *row = now;
         }
-        let won = row.server_id == c.from;
+        let won = row.server_id == c.server_id;
         claimed.push((meeting_from_row(row.clone()), won));
     }
     Ok(claimed)
