@@ -14,7 +14,6 @@ use eventyay_bbb::{
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
-    process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -298,66 +297,6 @@ async fn a_lingering_ended_meeting_does_not_block_the_next_session(db: TestDb) {
     app.stop().await;
 }
 
-const BIN: &str = env!("CARGO_BIN_EXE_eventyay-bbb");
-
-/// A `serve` process, killed when dropped.
-struct Served {
-    child: Child,
-    channel: Channel,
-    metrics_port: u16,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-// The child is waited for by `Served`'s drop, or right before the panic below.
-#[allow(clippy::zombie_processes)]
-async fn serve(db: &TestDb, servers_file: &std::path::Path) -> Served {
-    let (port, metrics_port) = (free_port(), free_port());
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .env_clear()
-        .env("RUST_LOG", "warn")
-        .env("EVENTYAY_BBB_LISTEN", format!("127.0.0.1:{port}"))
-        .env(
-            "EVENTYAY_BBB_METRICS_LISTEN",
-            format!("127.0.0.1:{metrics_port}"),
-        )
-        .env("EVENTYAY_BBB_DATABASE_URL", &db.url)
-        .env("EVENTYAY_BBB_API_TOKEN", API_TOKEN)
-        .env("EVENTYAY_BBB_SERVERS_FILE", servers_file)
-        .env("EVENTYAY_BBB_POLL_INTERVAL", "200ms")
-        .env(
-            "EVENTYAY_BBB_ENSURE_TTL",
-            format!("{}ms", ENSURE_TTL.as_millis()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let endpoint = Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
-        if let Ok(channel) = endpoint.connect().await {
-            return Served {
-                child,
-                channel,
-                metrics_port,
-            };
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the service did not start");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The `bbb.failed` answers the service counted with `cause`.
 async fn failures_counted(served: &Served, cause: &str) -> f64 {
     eventyay_bbb::bbb::install_crypto_provider();
@@ -390,7 +329,14 @@ async fn with_one_server_the_next_session_starts_once_bbb_has_purged_the_ended_m
     let sim = SimServer::start(config).await.unwrap();
     let servers_file = db.dir.path().join("servers.toml");
     write_servers_file(&servers_file, std::slice::from_ref(&sim), &[("solo", "")]);
-    let served = serve(&db, &servers_file).await;
+    let ttl = format!("{}ms", ENSURE_TTL.as_millis());
+    let served = serve(
+        &db,
+        &servers_file,
+        Duration::from_millis(200),
+        &[("EVENTYAY_BBB_ENSURE_TTL", ttl)],
+    )
+    .await;
     let mut client = BbbServiceClient::new(served.channel.clone());
 
     let first = client

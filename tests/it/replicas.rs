@@ -9,57 +9,11 @@ use eventyay_bbb::{
 };
 use std::{
     collections::HashSet,
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 use tonic::transport::Channel;
 
-const BIN: &str = env!("CARGO_BIN_EXE_eventyay-bbb");
 const POLL: Duration = Duration::from_millis(300);
-
-struct Replica {
-    child: Child,
-    channel: Channel,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-// The child is waited for by `Replica`'s drop, or right before the panic below.
-#[allow(clippy::zombie_processes)]
-async fn start_replica(db: &TestDb, servers_file: &std::path::Path) -> Replica {
-    let port = free_port();
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .env_clear()
-        .env("RUST_LOG", "warn")
-        .env("EVENTYAY_BBB_LISTEN", format!("127.0.0.1:{port}"))
-        .env("EVENTYAY_BBB_DATABASE_URL", &db.url)
-        .env("EVENTYAY_BBB_API_TOKEN", API_TOKEN)
-        .env("EVENTYAY_BBB_SERVERS_FILE", servers_file)
-        .env("EVENTYAY_BBB_POLL_INTERVAL", "300ms")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let endpoint = Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
-        if let Ok(channel) = endpoint.connect().await {
-            return Replica { child, channel };
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("replica did not start");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Joins `rooms` × `per_room` times, alternating replicas, all at once. Returns, per join, the
 /// room and its meeting (or `None` when that replica could not answer).
@@ -109,8 +63,8 @@ async fn two_replicas_share_one_fleet(db: TestDb) {
     }
     let servers_file = db.dir.path().join("servers.toml");
     write_servers_file(&servers_file, &sims, &[("r1", ""), ("r2", ""), ("r3", "")]);
-    let a = start_replica(&db, &servers_file).await;
-    let b = start_replica(&db, &servers_file).await;
+    let a = serve(&db, &servers_file, POLL, &[]).await;
+    let b = serve(&db, &servers_file, POLL, &[]).await;
 
     // 1,000 first joins of 100 rooms, split between the replicas: exactly 100 meetings.
     let joins = burst(&[&a.channel, &b.channel], "first", 100, 10).await;

@@ -425,3 +425,68 @@ pub async fn foreign_load_on(sim: &SimServer, server: &str, meeting_id: &str) {
     };
     assert!(sim.set_meeting_load(meeting_id, load));
 }
+
+/// A `serve` process of the binary under test, on 127.0.0.1, killed when dropped.
+pub struct Served {
+    pub child: std::process::Child,
+    pub channel: Channel,
+    pub metrics_port: u16,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `serve` on `db` with the servers file and the test API token, polling every `poll`,
+/// with `env` on top; returns once its gRPC port answers.
+// The child is waited for by `Served`'s drop, or right before the panic below.
+#[allow(clippy::zombie_processes)]
+pub async fn serve(
+    db: &TestDb,
+    servers_file: &std::path::Path,
+    poll: Duration,
+    env: &[(&str, String)],
+) -> Served {
+    let (port, metrics_port) = (free_port(), free_port());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_eventyay-bbb"))
+        .arg("serve")
+        .env_clear()
+        .env("RUST_LOG", "warn")
+        .env("EVENTYAY_BBB_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "EVENTYAY_BBB_METRICS_LISTEN",
+            format!("127.0.0.1:{metrics_port}"),
+        )
+        .env("EVENTYAY_BBB_DATABASE_URL", &db.url)
+        .env("EVENTYAY_BBB_API_TOKEN", API_TOKEN)
+        .env("EVENTYAY_BBB_SERVERS_FILE", servers_file)
+        .env(
+            "EVENTYAY_BBB_POLL_INTERVAL",
+            format!("{}ms", poll.as_millis()),
+        )
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let endpoint = Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
+        if let Ok(channel) = endpoint.connect().await {
+            return Served {
+                child,
+                channel,
+                metrics_port,
+            };
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the service did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
