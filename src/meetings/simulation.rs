@@ -297,45 +297,27 @@ impl Sim {
         Some(best[self.rng.random_range(0..best.len())])
     }
 
-    /// A claim to stay, as `store::claim` makes it: won while the meeting is still there.
-    fn stay(&mut self, replica: usize, room: usize, meeting: &Meeting) -> (Meeting, bool) {
-        let now = self.clock(replica);
-        let row = self
-            .rows
-            .get_mut(&room)
-            .expect("a claimed meeting has its row");
-        let won = row.server == server_index(&meeting.server_id);
-        if won {
-            row.claimed_at = now.max(row.claimed_at + 1);
-        }
-        let row = row.clone();
-        self.trace(format_args!(
-            "r{replica} stays room {room} on {}: {}",
-            meeting.server_id,
-            if won { "won" } else { "lost" }
-        ));
-        (self.meeting(room, &row), won)
-    }
-
-    /// A placement's claim, as `store::claim` makes it: a compare-and-swap on the meeting's
-    /// server and the claim it was read with.
+    /// A claim of `meeting` for server `to`, as the store makes it: a placement's (`read`: the
+    /// claim it was read with) is a compare-and-swap on the meeting's server and that claim; a
+    /// claim to stay (`None`) wins while the meeting is still there.
     fn claim(
         &mut self,
         replica: usize,
         room: usize,
         meeting: &Meeting,
         to: usize,
+        read: Option<Time>,
     ) -> (Meeting, bool) {
         let now = self.clock(replica);
         let row = self
             .rows
             .get_mut(&room)
             .expect("a claimed meeting has its row");
-        let won =
-            row.server == server_index(&meeting.server_id) && row.claimed_at <= meeting.claimed_at;
+        let won = row.server == server_index(&meeting.server_id)
+            && read.is_none_or(|read| row.claimed_at <= read);
         if won {
             row.server = to;
-            row.claimed_at = now.max(meeting.claimed_at + 1);
+            row.claimed_at = now.max(read.unwrap_or(row.claimed_at) + 1);
         }
         let row = row.clone();
         self.trace(format_args!(
@@ -372,9 +354,18 @@ impl Sim {
                 let Some(k) = self.place(replica, &exclude) else {
                     return Reply::Placed(None);
                 };
-                Reply::Placed(Some(self.claim(replica, room, &meeting, k)))
+                Reply::Placed(Some(self.claim(
+                    replica,
+                    room,
+                    &meeting,
+                    k,
+                    Some(meeting.claimed_at),
+                )))
             }
-            DbOp::Stay { meeting } => Reply::Claimed(self.stay(replica, room, &meeting)),
+            DbOp::Stay { meeting } => {
+                let here = server_index(&meeting.server_id);
+                Reply::Claimed(self.claim(replica, room, &meeting, here, None))
+            }
         }
     }
 
