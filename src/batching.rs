@@ -2,6 +2,7 @@
 //! all that wait: a burst costs a few rounds (a few transactions), not one per request.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use tokio::sync::oneshot;
 
 /// Requests of one kind waiting for their round.
 #[derive(Debug)]
@@ -30,6 +31,35 @@ pub struct Round<'a> {
 impl<T> Batches<T> {
     pub fn push(&self, item: T) {
         self.waiting().push(item);
+    }
+
+    /// Queues the request `make` builds around where its answer goes, starts a round (`round`)
+    /// and waits for the answer; `None` when the round ended without one. The round runs in a
+    /// task of its own: a caller that gives up (its deadline passed) must not take the others'
+    /// requests down with it. A round that panics drops its waiters' answers; the log says why,
+    /// naming `what` the requests are.
+    pub async fn submit<R>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<R>) -> T,
+        round: impl Future<Output = ()> + Send + 'static,
+        what: &'static str,
+    ) -> Option<R> {
+        let (reply, answer) = oneshot::channel();
+        self.push(make(reply));
+        tokio::spawn(async move {
+            if let Err(err) = tokio::spawn(round).await
+                && err.is_panic()
+            {
+                let payload = err.into_panic();
+                let why = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(panic = %why, what, "a round panicked: its requests are answered as lost");
+            }
+        });
+        answer.await.ok()
     }
 
     /// How many wait.

@@ -165,8 +165,7 @@ impl Fleet {
         meeting_id: &str,
         write: Write,
     ) -> Answer {
-        let (reply, answer) = oneshot::channel();
-        self.placements.push(Pending {
+        let pending = |reply| Pending {
             event_id: request.event_id.to_owned(),
             organizer_id: request.organizer_id.to_owned(),
             kind: request.kind,
@@ -177,25 +176,15 @@ impl Fleet {
             meeting_id: meeting_id.to_owned(),
             write,
             reply,
-        });
-        // The batch runs in a task of its own: a caller that gives up (its deadline passed)
-        // must not take the placements of the others in its batch down with it. A batch that
-        // panics drops its waiters' replies (they get `Lost`); the watcher says why in the log.
+        };
+        // A batch that panics answers nobody: its placements are lost, not the database's.
         let fleet = self.clone();
-        tokio::spawn(async move {
-            if let Err(err) = tokio::spawn(async move { fleet.run_batch().await }).await
-                && err.is_panic()
-            {
-                let payload = err.into_panic();
-                let why = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                tracing::error!(panic = %why, "a placement batch panicked: its placements are answered as lost");
-            }
-        });
-        let chosen = answer.await.unwrap_or(Err(PlaceError::Lost))?;
+        let batch = async move { fleet.run_batch().await };
+        let chosen = self
+            .placements
+            .submit(pending, batch, "placements")
+            .await
+            .unwrap_or(Err(PlaceError::Lost))?;
         if let Some((server, _)) = &chosen {
             tracing::Span::current().record("server", server.spec.id.as_str());
         }

@@ -24,17 +24,17 @@ impl Store {
     /// The room's meeting with its latest claim (what a claim of it must find unchanged). Asked
     /// together with the other rooms' lookups of the moment.
     pub async fn room_meeting(&self, event_id: &str, room_id: &str) -> Result<Option<Meeting>> {
-        let (reply, answer) = oneshot::channel();
-        self.lookups
-            .push(((event_id.to_owned(), room_id.to_owned()), reply));
-        // In a task of its own: a caller that gives up must not abort the others' lookups.
+        let key = (event_id.to_owned(), room_id.to_owned());
         let store = self.clone();
-        tokio::spawn(async move { store.look_up_rooms().await });
-        answer.await.unwrap_or_else(|_| {
-            Err(StoreError(DbErr::Custom(
-                "the room lookup ended without an answer".into(),
-            )))
-        })
+        let round = async move { store.look_up_rooms().await };
+        self.lookups
+            .submit(|reply| (key, reply), round, "room lookups")
+            .await
+            .unwrap_or_else(|| {
+                Err(StoreError(DbErr::Custom(
+                    "the room lookup ended without an answer".into(),
+                )))
+            })
     }
 
     async fn look_up_rooms(&self) {

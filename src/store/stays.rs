@@ -28,20 +28,20 @@ impl Store {
     /// claim that stands, and whether this claim won. Made together with the other claims of
     /// the moment.
     pub async fn claim_meeting(&self, meeting: &Meeting) -> Result<(Meeting, bool)> {
-        let (reply, answer) = oneshot::channel();
         let stay = Stay {
             meeting_id: meeting.id.clone(),
             server_id: meeting.server_id.clone(),
         };
-        self.stays.push((stay, reply));
-        // In a task of its own: a caller that gives up must not abort the others' claims.
         let store = self.clone();
-        tokio::spawn(async move { store.claim_stays().await });
-        answer.await.unwrap_or_else(|_| {
-            Err(StoreError(DbErr::Custom(
-                "the claims' round ended without an answer".into(),
-            )))
-        })
+        let round = async move { store.claim_stays().await };
+        self.stays
+            .submit(|reply| (stay, reply), round, "claims to stay")
+            .await
+            .unwrap_or_else(|| {
+                Err(StoreError(DbErr::Custom(
+                    "the claims' round ended without an answer".into(),
+                )))
+            })
     }
 
     async fn claim_stays(&self) {
