@@ -3,6 +3,18 @@
 //! are counted from 1 March (so the leap day ends a year), in 400-year eras of 146,097 days;
 //! 719,468 days lie between 0000-03-01 and 1970-01-01.
 
+/// `t` in milliseconds since 1970, as the database stores times and signed URLs carry them
+/// (saturating; before 1970 is 0).
+pub fn epoch_ms(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The time `ms` milliseconds after 1970 (a negative count is 1970).
+pub fn from_epoch_ms(ms: i64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
 /// The (year, month, day) of a day count since 1970-01-01.
 /// `t` as `YYYY-MM-DD HH:MMZ`, for people reading schedules.
 pub fn utc_minutes(t: std::time::SystemTime) -> String {

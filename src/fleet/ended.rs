@@ -9,6 +9,7 @@
 use super::Fleet;
 use crate::{
     bbb::{Query, query},
+    calendar::{epoch_ms, from_epoch_ms},
     secret::{Secret, random_alphanumeric},
     store::{Store, StoreError, ends::MeetingEnd},
 };
@@ -98,11 +99,6 @@ pub enum Reported {
     NotRecorded,
 }
 
-fn ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 /// HMAC-SHA256 of the fields, each prefixed with its length so no two field lists sign alike.
 /// `None` only if the HMAC refused the key, which it never does for any length.
 fn mac(
@@ -124,7 +120,7 @@ fn mac(
 
 impl Callback {
     fn url(&self, server_id: &str, meeting_id: &str, created: SystemTime) -> Option<String> {
-        let created_ms = ms(created);
+        let created_ms = epoch_ms(created);
         let nonce = random_alphanumeric(NONCE_LEN);
         let signature = hex::encode(
             mac(&self.key, server_id, meeting_id, created_ms, &nonce)?
@@ -164,7 +160,7 @@ impl Callback {
             .ok_or(Refused::BadSignature)?
             .verify_slice(&signature)
             .map_err(|_| Refused::BadSignature)?;
-        let created = UNIX_EPOCH + Duration::from_millis(u64::try_from(created_ms).unwrap_or(0));
+        let created = from_epoch_ms(created_ms);
         let too_old = now
             .duration_since(created)
             .is_ok_and(|age| age > URL_MAX_AGE);

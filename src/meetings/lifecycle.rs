@@ -25,7 +25,7 @@ use crate::{
     domain::{Meeting, ServerState},
     fleet::{Health, Sighting},
 };
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// How far apart the replicas' clocks may be. A claim carries the claimer's clock; polls and
 /// callbacks carry another replica's.
@@ -36,11 +36,7 @@ const SETTLE_MARGIN: Duration = Duration::from_secs(1);
 /// From when evidence that a meeting is gone may be trusted: the latest create under the claim
 /// made at `claimed_at` (epoch ms) has reached its server or timed out by then, on any clock.
 pub fn settled_at(claimed_at: i64, create_timeout: Duration) -> SystemTime {
-    UNIX_EPOCH
-        + Duration::from_millis(u64::try_from(claimed_at).unwrap_or(0))
-        + create_timeout
-        + SETTLE_MARGIN
-        + CLOCK_SKEW
+    crate::calendar::from_epoch_ms(claimed_at) + create_timeout + SETTLE_MARGIN + CLOCK_SKEW
 }
 
 /// What a room's join does with the meeting its row names.
@@ -380,7 +376,7 @@ mod tests {
     const TIMEOUT: Duration = Duration::from_secs(5);
 
     fn at(ms: i64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_millis(ms as u64)
+        crate::calendar::from_epoch_ms(ms)
     }
 
     fn seen(listed: Option<bool>, polled_at: i64) -> Sighting {

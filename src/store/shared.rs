@@ -14,21 +14,13 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use std::{
     collections::HashMap,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime},
 };
 
 /// The key of the advisory lock that serialises placements across replicas ("bbb-plac").
 const PLACEMENT_LOCK: i64 = 0x6262_622d_706c_6163;
 
-pub(super) fn to_time(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
-}
-
-pub(super) fn to_ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
+pub(super) use crate::calendar::{epoch_ms as to_ms, from_epoch_ms as to_time};
 
 /// Load a placement expects a new meeting to bring, until the poller sees the meeting.
 #[derive(Debug, Clone, PartialEq, Eq)]
